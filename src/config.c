@@ -1,0 +1,1465 @@
+/*
+ * Configuration from one schema table.
+ *
+ * config_schema[] below is the only place a setting is described: its
+ * dotted key, type, range or allowed values, default, the demo value used
+ * in etc/kefu.conf, where it lives in struct kefu_config and one sentence
+ * of help.  Everything else is driven by the table, in the manner of tmux's
+ * options-table.c: config_default() applies the defaults, config_load()
+ * walks the whole libconfig tree and checks every setting it finds against
+ * its entry (so an unknown key or a typo is an error, never silently
+ * ignored), and config_write_example() and config_write_man() generate the
+ * commented example file and kefu.conf(5), so the three cannot disagree.
+ * The unit test regenerates both documents and compares them with the
+ * copies committed to the tree.
+ *
+ * Errors name the file, the line and the key.  The few rules that involve
+ * two settings (thresholds, timeouts) are checked after the walk, in
+ * config_check_pairs().  Relative paths in a file are resolved against the
+ * directory of the file, so a config can be moved with its data.
+ */
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+#ifndef KEFU_DATADIR
+#define KEFU_DATADIR "/usr/local/share/kefu"
+#endif
+#ifndef KEFU_SYSCONFDIR
+#define KEFU_SYSCONFDIR "/etc/kefu"
+#endif
+
+/* The date shown in kefu.conf(5); change it when the schema changes. */
+#define CONFIG_MAN_DATE "2026-11-25"
+
+enum schema_type {
+	SCHEMA_GROUP,
+	SCHEMA_STRING,
+	SCHEMA_PATH,		/* string; relative to the file's directory */
+	SCHEMA_LISTEN,		/* string "host:port" or "[v6]:port" */
+	SCHEMA_INT,
+	SCHEMA_BOOL,
+	SCHEMA_FLOAT,
+	SCHEMA_ENUM,		/* one of choices, stored as a string */
+	SCHEMA_CHOICE		/* one of choices, stored as its index */
+};
+
+struct config_schema {
+	const char		 *key;
+	enum schema_type	  type;
+	const char		 *unit;
+	double			  minimum;
+	double			  maximum;	/* for a string: its length */
+	const char *const	 *choices;
+
+	const char		 *default_str;
+	int			  default_datadir; /* default_str is under it */
+	long long		  default_num;	/* int, bool, choice index */
+	double			  default_float;
+	const char		 *example;	/* active value in the demo */
+	int			  secret;	/* never echo the value */
+
+	size_t			  offset;
+	int			(*check)(const char *, char **);
+	const char		 *help;
+};
+
+#define OFF(field) offsetof(struct kefu_config, field)
+
+static int	config_check_ws_path(const char *, char **);
+
+static const char *const config_synchronous_choices[] = {
+	"normal", "full", NULL
+};
+static const char *const config_level_choices[] = {
+	"error", "warn", "info", "debug", NULL
+};
+static const char *const config_lang_choices[] = {
+	"en", "zh-CN", NULL
+};
+
+static const struct config_schema config_schema[] = {
+	{ .key = "http",
+	  .type = SCHEMA_GROUP,
+	  .help = "The HTTP server: webhooks, the chat widget and the inbox."
+	},
+	{ .key = "http.listen",
+	  .type = SCHEMA_LISTEN,
+	  .default_str = "127.0.0.1:8080",
+	  .offset = OFF(http_listen),
+	  .help = "Address and port to listen on, as host:port or "
+		  "[IPv6-address]:port."
+	},
+	{ .key = "http.web_root",
+	  .type = SCHEMA_PATH,
+	  .default_str = "/web",
+	  .default_datadir = 1,
+	  .example = "../web",
+	  .offset = OFF(http_web_root),
+	  .help = "Directory of the static files (inbox and widget) served "
+		  "at /."
+	},
+	{ .key = "http.max_body",
+	  .type = SCHEMA_INT,
+	  .unit = "bytes",
+	  .minimum = 1024,
+	  .maximum = 104857600,
+	  .default_num = 1048576,
+	  .offset = OFF(http_max_body),
+	  .help = "Largest HTTP request body accepted."
+	},
+
+	{ .key = "store",
+	  .type = SCHEMA_GROUP,
+	  .help = "The SQLite database that holds conversations, messages "
+		  "and the outbox."
+	},
+	{ .key = "store.path",
+	  .type = SCHEMA_PATH,
+	  .default_str = "/var/lib/kefu/kefu.db",
+	  .example = "../var/kefu.db",
+	  .offset = OFF(store_path),
+	  .help = "Database file; it is created if missing, and its "
+		  "directory must exist."
+	},
+	{ .key = "store.synchronous",
+	  .type = SCHEMA_CHOICE,
+	  .choices = config_synchronous_choices,
+	  .default_num = 1,
+	  .offset = OFF(store_synchronous_full),
+	  .help = "SQLite synchronous mode: \"full\" survives a power cut "
+		  "without losing a committed message, \"normal\" is faster "
+		  "but may lose the last commits."
+	},
+	{ .key = "store.busy_timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .minimum = 0,
+	  .maximum = 600000,
+	  .default_num = 5000,
+	  .offset = OFF(store_busy_timeout_ms),
+	  .help = "How long to wait for a lock held by another process "
+		  "(such as kefuctl)."
+	},
+
+	{ .key = "log",
+	  .type = SCHEMA_GROUP,
+	  .help = "Logging, in logfmt lines on standard error."
+	},
+	{ .key = "log.level",
+	  .type = SCHEMA_ENUM,
+	  .choices = config_level_choices,
+	  .default_str = "info",
+	  .offset = OFF(log_level),
+	  .help = "Least severe level that is logged."
+	},
+	{ .key = "log.debug",
+	  .type = SCHEMA_STRING,
+	  .default_str = "",
+	  .offset = OFF(log_debug),
+	  .maximum = 200,
+	  .help = "Comma-separated subsystems whose debug lines are logged "
+		  "at any level, or \"all\"."
+	},
+
+	{ .key = "channels",
+	  .type = SCHEMA_GROUP,
+	  .help = "Channels: one group for each way customers reach kefu."
+	},
+	{ .key = "channels.websocket",
+	  .type = SCHEMA_GROUP,
+	  .help = "The chat widget, connected over a WebSocket."
+	},
+	{ .key = "channels.websocket.enabled",
+	  .type = SCHEMA_BOOL,
+	  .default_num = 1,
+	  .offset = OFF(ws_enabled),
+	  .help = "Whether the widget's WebSocket endpoint is served."
+	},
+	{ .key = "channels.websocket.path",
+	  .type = SCHEMA_STRING,
+	  .default_str = "/ws",
+	  .offset = OFF(ws_path),
+	  .maximum = 128,
+	  .check = config_check_ws_path,
+	  .help = "URL path of the WebSocket endpoint; it must begin "
+		  "with /."
+	},
+	{ .key = "channels.websocket.max_frame",
+	  .type = SCHEMA_INT,
+	  .unit = "bytes",
+	  .minimum = 128,
+	  .maximum = 1048576,
+	  .default_num = 16384,
+	  .offset = OFF(ws_max_frame),
+	  .help = "Largest message frame accepted from a client."
+	},
+	{ .key = "channels.websocket.max_connections",
+	  .type = SCHEMA_INT,
+	  .minimum = 1,
+	  .maximum = 1000000,
+	  .default_num = 20000,
+	  .offset = OFF(ws_max_connections),
+	  .help = "Most widget connections open at once; more are refused."
+	},
+	{ .key = "channels.websocket.rate",
+	  .type = SCHEMA_INT,
+	  .unit = "messages/s",
+	  .minimum = 1,
+	  .maximum = 10000,
+	  .default_num = 5,
+	  .offset = OFF(ws_rate_per_sec),
+	  .help = "Sustained rate of messages accepted from one connection."
+	},
+	{ .key = "channels.websocket.burst",
+	  .type = SCHEMA_INT,
+	  .unit = "messages",
+	  .minimum = 1,
+	  .maximum = 100000,
+	  .default_num = 20,
+	  .offset = OFF(ws_rate_burst),
+	  .help = "Messages one connection may send at once before the "
+		  "rate applies."
+	},
+	{ .key = "channels.websocket.ping_interval",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 1,
+	  .maximum = 3600,
+	  .default_num = 30,
+	  .offset = OFF(ws_ping_interval),
+	  .help = "Time between pings sent to an idle connection."
+	},
+	{ .key = "channels.websocket.idle_timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 2,
+	  .maximum = 86400,
+	  .default_num = 90,
+	  .offset = OFF(ws_idle_timeout),
+	  .help = "A connection silent this long (no pong, no message) is "
+		  "closed; it must be greater than ping_interval."
+	},
+	{ .key = "channels.websocket.identity_secret",
+	  .type = SCHEMA_STRING,
+	  .default_str = "",
+	  .secret = 1,
+	  .offset = OFF(ws_identity_secret),
+	  .help = "HMAC-SHA256 key with which the site signs the identity of "
+		  "a logged-in customer; empty turns identity off."
+	},
+	{ .key = "channels.websocket.queue_max",
+	  .type = SCHEMA_INT,
+	  .unit = "frames",
+	  .minimum = 1,
+	  .maximum = 65536,
+	  .default_num = 256,
+	  .offset = OFF(ws_queue_max),
+	  .help = "Frames queued for a slow client before it is disconnected."
+	},
+
+	{ .key = "engine",
+	  .type = SCHEMA_GROUP,
+	  .help = "The bot dialogue: templates, knowledge base and when to "
+		  "hand over to a human."
+	},
+	{ .key = "engine.default_lang",
+	  .type = SCHEMA_ENUM,
+	  .choices = config_lang_choices,
+	  .default_str = "en",
+	  .offset = OFF(engine_default_lang),
+	  .help = "Language used when a customer's language cannot be "
+		  "detected."
+	},
+	{ .key = "engine.templates",
+	  .type = SCHEMA_PATH,
+	  .default_str = "/templates",
+	  .default_datadir = 1,
+	  .example = "../templates",
+	  .offset = OFF(engine_templates),
+	  .help = "Directory of reply templates, one subdirectory per "
+		  "language."
+	},
+	{ .key = "engine.faq",
+	  .type = SCHEMA_PATH,
+	  .default_str = "/demo/faq.json",
+	  .default_datadir = 1,
+	  .example = "demo/faq.json",
+	  .offset = OFF(engine_faq),
+	  .help = "Knowledge base of questions and answers, a JSON file."
+	},
+	{ .key = "engine.welcome_idle",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 1,
+	  .maximum = 31536000,
+	  .default_num = 3600,
+	  .offset = OFF(engine_welcome_idle),
+	  .help = "A customer who writes after this long a silence is "
+		  "welcomed again."
+	},
+	{ .key = "engine.max_failures",
+	  .type = SCHEMA_INT,
+	  .unit = "turns",
+	  .minimum = 1,
+	  .maximum = 100,
+	  .default_num = 2,
+	  .offset = OFF(engine_max_failures),
+	  .help = "Turns in a row the bot may fail to answer before it "
+		  "hands the conversation to a human."
+	},
+	{ .key = "engine.answer_threshold",
+	  .type = SCHEMA_FLOAT,
+	  .minimum = 0,
+	  .maximum = 1,
+	  .default_float = 0.5,
+	  .offset = OFF(engine_answer_threshold),
+	  .help = "Knowledge-base match score at or above which the bot "
+		  "answers directly."
+	},
+	{ .key = "engine.confirm_threshold",
+	  .type = SCHEMA_FLOAT,
+	  .minimum = 0,
+	  .maximum = 1,
+	  .default_float = 0.25,
+	  .offset = OFF(engine_confirm_threshold),
+	  .help = "Match score at or above which the bot asks the customer "
+		  "to confirm; it must not be greater than answer_threshold."
+	},
+
+	{ .key = "delivery",
+	  .type = SCHEMA_GROUP,
+	  .help = "Sending outbound messages from the outbox, with retries."
+	},
+	{ .key = "delivery.retry_base",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .minimum = 10,
+	  .maximum = 3600000,
+	  .default_num = 1000,
+	  .offset = OFF(delivery_retry_base_ms),
+	  .help = "Delay before the first retry of a failed delivery; "
+		  "later retries wait longer, up to retry_max."
+	},
+	{ .key = "delivery.retry_max",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .minimum = 10,
+	  .maximum = 86400000,
+	  .default_num = 300000,
+	  .offset = OFF(delivery_retry_max_ms),
+	  .help = "Longest delay between two retries; it must not be less "
+		  "than retry_base."
+	},
+	{ .key = "delivery.max_attempts",
+	  .type = SCHEMA_INT,
+	  .minimum = 1,
+	  .maximum = 1000,
+	  .default_num = 10,
+	  .offset = OFF(delivery_max_attempts),
+	  .help = "Attempts after which a message that keeps failing is "
+		  "given up as failed."
+	},
+	{ .key = "delivery.batch",
+	  .type = SCHEMA_INT,
+	  .unit = "messages",
+	  .minimum = 1,
+	  .maximum = 10000,
+	  .default_num = 100,
+	  .offset = OFF(delivery_batch),
+	  .help = "Most messages taken from the outbox in one pass."
+	},
+
+	{ .key = NULL }
+};
+
+/* Rules that involve two settings: "first" must not exceed "second". */
+struct config_pair {
+	const char	*first;
+	const char	*second;
+	int		 strict;	/* first < second, not first <= second */
+};
+
+static const struct config_pair config_pairs[] = {
+	{ "engine.confirm_threshold", "engine.answer_threshold", 0 },
+	{ "channels.websocket.ping_interval",
+	  "channels.websocket.idle_timeout", 1 },
+	{ "delivery.retry_base", "delivery.retry_max", 0 },
+	{ NULL, NULL, 0 }
+};
+
+/* Find the schema entry for a dotted key. */
+static const struct config_schema *
+config_find(const char *key)
+{
+	const struct config_schema	*e;
+
+	for (e = config_schema; e->key != NULL; e++) {
+		if (strcmp(e->key, key) == 0)
+			return (e);
+	}
+	return (NULL);
+}
+
+/* The last component of a dotted key, as written inside its group. */
+static const char *
+config_leaf(const char *key)
+{
+	const char	*dot;
+
+	if ((dot = strrchr(key, '.')) == NULL)
+		return (key);
+	return (dot + 1);
+}
+
+/* How deep a key is nested: 0 for a top-level group. */
+static int
+config_depth(const char *key)
+{
+	int	n = 0;
+
+	for (; *key != '\0'; key++) {
+		if (*key == '.')
+			n++;
+	}
+	return (n);
+}
+
+static char **
+config_str_field(struct kefu_config *cfg, const struct config_schema *e)
+{
+	return ((char **)((char *)cfg + e->offset));
+}
+
+static int *
+config_int_field(struct kefu_config *cfg, const struct config_schema *e)
+{
+	return ((int *)((char *)cfg + e->offset));
+}
+
+static double *
+config_float_field(struct kefu_config *cfg, const struct config_schema *e)
+{
+	return ((double *)((char *)cfg + e->offset));
+}
+
+/* Whether a value of this type is kept as a string in the struct. */
+static int
+config_is_string(const struct config_schema *e)
+{
+	switch (e->type) {
+	case SCHEMA_STRING:
+	case SCHEMA_PATH:
+	case SCHEMA_LISTEN:
+	case SCHEMA_ENUM:
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/* The default value of a string setting; the caller frees it. */
+static char *
+config_default_str(const struct config_schema *e)
+{
+	if (e->default_datadir)
+		return (xasprintf("%s%s", KEFU_DATADIR, e->default_str));
+	return (xstrdup(e->default_str));
+}
+
+/*
+ * Split "host:port" or "[v6]:port" into its parts.  Returns 0 with *host
+ * (caller frees) and *port set, or -1 with *why set (caller frees).
+ */
+static int
+config_parse_listen(const char *s, char **host, int *port, char **why)
+{
+	const char	*colon, *p, *close;
+	char		*h, *end;
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	long		 n;
+
+	if (*s == '[') {
+		if ((close = strchr(s, ']')) == NULL) {
+			*why = xasprintf("\"%s\" has no closing ]", s);
+			return (-1);
+		}
+		if (close[1] != ':') {
+			*why = xasprintf("\"%s\" has no port after ]", s);
+			return (-1);
+		}
+		h = xstrndup(s + 1, close - s - 1);
+		if (inet_pton(AF_INET6, h, &a6) != 1) {
+			*why = xasprintf("\"%s\" is not an IPv6 address", h);
+			free(h);
+			return (-1);
+		}
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL) {
+			*why = xasprintf("\"%s\" has no port (expected "
+			    "host:port)", s);
+			return (-1);
+		}
+		if (memchr(s, ':', colon - s) != NULL) {
+			*why = xasprintf("\"%s\": put an IPv6 address in "
+			    "brackets, like [::1]:8080", s);
+			return (-1);
+		}
+		h = xstrndup(s, colon - s);
+		if (*h == '\0') {
+			*why = xasprintf("\"%s\" has no host (expected "
+			    "host:port)", s);
+			free(h);
+			return (-1);
+		}
+		if (inet_pton(AF_INET, h, &a4) != 1) {
+			for (p = h; *p != '\0'; p++) {
+				if ((*p >= 'a' && *p <= 'z') ||
+				    (*p >= 'A' && *p <= 'Z') ||
+				    (*p >= '0' && *p <= '9') ||
+				    *p == '.' || *p == '-')
+					continue;
+				break;
+			}
+			if (*p != '\0' || *h == '-' || *h == '.' ||
+			    strlen(h) > 253) {
+				*why = xasprintf("\"%s\" is not a host name or "
+				    "address", h);
+				free(h);
+				return (-1);
+			}
+		}
+	}
+
+	p = colon + 1;
+	errno = 0;
+	n = strtol(p, &end, 10);
+	if (*p < '0' || *p > '9' || *end != '\0' || errno != 0 || n < 1 ||
+	    n > 65535) {
+		*why = xasprintf("\"%s\" is not a port from 1 to 65535", p);
+		free(h);
+		return (-1);
+	}
+	*host = h;
+	*port = (int)n;
+	return (0);
+}
+
+/* Check channels.websocket.path. */
+static int
+config_check_ws_path(const char *s, char **why)
+{
+	if (*s != '/') {
+		*why = xasprintf("\"%s\" does not begin with /", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Tidy an absolute path: drop empty and "." components and fold ".."
+ * into its parent.  The directory part comes from realpath, so folding
+ * ".." by name is what the file system would do.  Caller frees.
+ */
+static char *
+config_clean_path(const char *path)
+{
+	char		*out, *copy, *part, *next;
+	size_t		 len = 0, size;
+
+	size = strlen(path) + 2;
+	out = xmalloc(size);
+	copy = xstrdup(path);
+	for (part = copy; part != NULL; part = next) {
+		if ((next = strchr(part, '/')) != NULL)
+			*next++ = '\0';
+		if (*part == '\0' || strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0) {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+			continue;
+		}
+		len += xsnprintf(out + len, size - len, "/%s", part);
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	free(copy);
+	return (out);
+}
+
+/* Make a path from the file absolute, relative to dir.  Caller frees. */
+static char *
+config_resolve(const char *dir, const char *value)
+{
+	char	*joined, *out;
+
+	if (*value == '/')
+		return (config_clean_path(value));
+	joined = xasprintf("%s/%s", dir, value);
+	out = config_clean_path(joined);
+	free(joined);
+	return (out);
+}
+
+/* What a libconfig setting is, for error messages. */
+static const char *
+config_found_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return ("a group");
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return ("an integer");
+	case CONFIG_TYPE_FLOAT:
+		return ("a float");
+	case CONFIG_TYPE_STRING:
+		return ("a string");
+	case CONFIG_TYPE_BOOL:
+		return ("a boolean");
+	case CONFIG_TYPE_ARRAY:
+		return ("an array");
+	case CONFIG_TYPE_LIST:
+		return ("a list");
+	}
+	return ("an unknown type");
+}
+
+/* What a schema entry wants, for error messages. */
+static const char *
+config_expected_name(const struct config_schema *e)
+{
+	switch (e->type) {
+	case SCHEMA_GROUP:
+		return ("a group");
+	case SCHEMA_INT:
+		return ("an integer");
+	case SCHEMA_BOOL:
+		return ("a boolean (true or false)");
+	case SCHEMA_FLOAT:
+		return ("a number");
+	default:
+		return ("a string");
+	}
+}
+
+/* Whether a libconfig setting has the type an entry wants. */
+static int
+config_type_ok(const struct config_schema *e, int type)
+{
+	switch (e->type) {
+	case SCHEMA_GROUP:
+		return (type == CONFIG_TYPE_GROUP);
+	case SCHEMA_INT:
+		return (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64);
+	case SCHEMA_BOOL:
+		return (type == CONFIG_TYPE_BOOL);
+	case SCHEMA_FLOAT:
+		return (type == CONFIG_TYPE_FLOAT || type == CONFIG_TYPE_INT ||
+		    type == CONFIG_TYPE_INT64);
+	default:
+		return (type == CONFIG_TYPE_STRING);
+	}
+}
+
+/* Check a string against an entry's choices; its index or -1. */
+static int
+config_choice(const struct config_schema *e, const char *s, char **why)
+{
+	char	*list = NULL, *tmp;
+	int	 i;
+
+	for (i = 0; e->choices[i] != NULL; i++) {
+		if (strcmp(e->choices[i], s) == 0)
+			return (i);
+	}
+	for (i = 0; e->choices[i] != NULL; i++) {
+		if (list == NULL)
+			tmp = xasprintf("%s", e->choices[i]);
+		else
+			tmp = xasprintf("%s, %s", list, e->choices[i]);
+		free(list);
+		list = tmp;
+	}
+	*why = xasprintf("\"%s\" is not one of %s", s, list);
+	free(list);
+	return (-1);
+}
+
+/*
+ * Check one scalar setting against its entry and store it in cfg.
+ * Returns 0, or -1 with *why set (caller frees).
+ */
+static int
+config_apply(struct kefu_config *cfg, const struct config_schema *e,
+    config_setting_t *s, const char *dir, char **why)
+{
+	const char	*str;
+	char		**field, *host, *value;
+	long long	 n;
+	double		 d;
+	int		 port, i;
+
+	if (!config_type_ok(e, config_setting_type(s))) {
+		*why = xasprintf("expected %s, found %s",
+		    config_expected_name(e),
+		    config_found_name(config_setting_type(s)));
+		return (-1);
+	}
+
+	switch (e->type) {
+	case SCHEMA_GROUP:
+		return (0);
+	case SCHEMA_INT:
+		n = config_setting_get_int64(s);
+		if (n < (long long)e->minimum) {
+			*why = xasprintf("%lld is below the minimum %lld", n,
+			    (long long)e->minimum);
+			return (-1);
+		}
+		if (n > (long long)e->maximum) {
+			*why = xasprintf("%lld is above the maximum %lld", n,
+			    (long long)e->maximum);
+			return (-1);
+		}
+		*config_int_field(cfg, e) = (int)n;
+		return (0);
+	case SCHEMA_BOOL:
+		*config_int_field(cfg, e) = config_setting_get_bool(s) != 0;
+		return (0);
+	case SCHEMA_FLOAT:
+		if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+			d = config_setting_get_float(s);
+		else
+			d = (double)config_setting_get_int64(s);
+		if (!(d >= e->minimum)) {
+			*why = xasprintf("%g is below the minimum %g", d,
+			    e->minimum);
+			return (-1);
+		}
+		if (!(d <= e->maximum)) {
+			*why = xasprintf("%g is above the maximum %g", d,
+			    e->maximum);
+			return (-1);
+		}
+		*config_float_field(cfg, e) = d;
+		return (0);
+	default:
+		break;
+	}
+
+	str = config_setting_get_string(s);
+	if (e->maximum > 0 && strlen(str) > (size_t)e->maximum) {
+		*why = xasprintf("longer than %lld characters",
+		    (long long)e->maximum);
+		return (-1);
+	}
+	if (e->check != NULL && e->check(str, why) != 0)
+		return (-1);
+	if (e->type == SCHEMA_CHOICE || e->type == SCHEMA_ENUM) {
+		if ((i = config_choice(e, str, why)) == -1)
+			return (-1);
+		if (e->type == SCHEMA_CHOICE) {
+			*config_int_field(cfg, e) = i;
+			return (0);
+		}
+	}
+
+	field = config_str_field(cfg, e);
+	switch (e->type) {
+	case SCHEMA_PATH:
+		if (*str == '\0') {
+			*why = xstrdup("the path is empty");
+			return (-1);
+		}
+		value = config_resolve(dir, str);
+		break;
+	case SCHEMA_LISTEN:
+		if (config_parse_listen(str, &host, &port, why) != 0)
+			return (-1);
+		free(cfg->http_host);
+		cfg->http_host = host;
+		cfg->http_port = port;
+		value = xstrdup(str);
+		break;
+	default:
+		if (e->secret && *str == '\0')
+			value = NULL;
+		else
+			value = xstrdup(str);
+		break;
+	}
+	free(*field);
+	*field = value;
+	return (0);
+}
+
+/* "file:line: key: " for a setting, for errors.  Caller frees. */
+static char *
+config_where(config_setting_t *s, const char *path, const char *key)
+{
+	const char	*file;
+
+	if ((file = config_setting_source_file(s)) == NULL)
+		file = path;
+	return (xasprintf("%s:%u: %s", file,
+	    (unsigned)config_setting_source_line(s), key));
+}
+
+/*
+ * Check and apply every setting under a group, recursively.  Returns 0,
+ * or -1 with *cause set (caller frees).
+ */
+static int
+config_walk(struct kefu_config *cfg, config_setting_t *group,
+    const char *prefix, const char *path, const char *dir, char **cause)
+{
+	const struct config_schema	*e;
+	config_setting_t		*s;
+	const char			*name;
+	char				*key, *where, *why = NULL;
+	int				 i, n, rc = 0;
+
+	n = config_setting_length(group);
+	for (i = 0; rc == 0 && i < n; i++) {
+		s = config_setting_get_elem(group, i);
+		if ((name = config_setting_name(s)) == NULL)
+			name = "?";
+		if (*prefix == '\0')
+			key = xstrdup(name);
+		else
+			key = xasprintf("%s.%s", prefix, name);
+
+		if ((e = config_find(key)) == NULL) {
+			why = xstrdup("unknown setting");
+			rc = -1;
+		} else if (config_apply(cfg, e, s, dir, &why) != 0)
+			rc = -1;
+		else if (e->type == SCHEMA_GROUP)
+			rc = config_walk(cfg, s, key, path, dir, cause);
+
+		if (why != NULL) {
+			where = config_where(s, path, key);
+			*cause = xasprintf("%s: %s", where, why);
+			free(where);
+			free(why);
+			why = NULL;
+		}
+		free(key);
+	}
+	return (rc);
+}
+
+/* A numeric setting's value as a double, for the pair rules. */
+static double
+config_number(struct kefu_config *cfg, const struct config_schema *e)
+{
+	if (e->type == SCHEMA_FLOAT)
+		return (*config_float_field(cfg, e));
+	return (*config_int_field(cfg, e));
+}
+
+/* Check the rules that involve two settings. */
+static int
+config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
+    char **cause)
+{
+	const struct config_pair	*p;
+	const struct config_schema	*e1, *e2;
+	config_setting_t		*s;
+	const char			*key;
+	double				 v1, v2;
+	char				*where;
+
+	for (p = config_pairs; p->first != NULL; p++) {
+		e1 = config_find(p->first);
+		e2 = config_find(p->second);
+		v1 = config_number(cfg, e1);
+		v2 = config_number(cfg, e2);
+		if (p->strict ? v1 < v2 : v1 <= v2)
+			continue;
+
+		/* Blame whichever of the two the file sets, first first. */
+		key = p->first;
+		if ((s = config_lookup(lc, key)) == NULL) {
+			key = p->second;
+			s = config_lookup(lc, key);
+		}
+		if (s == NULL)
+			where = xasprintf("%s: %s", path, key);
+		else
+			where = config_where(s, path, key);
+		*cause = xasprintf("%s: %s (%g) must be %s %s (%g)", where,
+		    p->first, v1, p->strict ? "less than" : "at most",
+		    p->second, v2);
+		free(where);
+		return (-1);
+	}
+	return (0);
+}
+
+/* A config with every default, as if from an empty file. */
+struct kefu_config *
+config_default(void)
+{
+	const struct config_schema	*e;
+	struct kefu_config		*cfg;
+	char				*why = NULL;
+
+	cfg = xcalloc(1, sizeof *cfg);
+	for (e = config_schema; e->key != NULL; e++) {
+		switch (e->type) {
+		case SCHEMA_GROUP:
+			break;
+		case SCHEMA_INT:
+		case SCHEMA_BOOL:
+		case SCHEMA_CHOICE:
+			*config_int_field(cfg, e) = (int)e->default_num;
+			break;
+		case SCHEMA_FLOAT:
+			*config_float_field(cfg, e) = e->default_float;
+			break;
+		case SCHEMA_LISTEN:
+			if (config_parse_listen(e->default_str, &cfg->http_host,
+			    &cfg->http_port, &why) != 0)
+				abort();	/* the table is wrong */
+			/* FALLTHROUGH */
+		default:
+			if (e->secret && *e->default_str == '\0')
+				break;
+			*config_str_field(cfg, e) = config_default_str(e);
+			break;
+		}
+	}
+	return (cfg);
+}
+
+/* Free a config and every string in it. */
+void
+config_free(struct kefu_config *cfg)
+{
+	const struct config_schema	*e;
+
+	if (cfg == NULL)
+		return;
+	for (e = config_schema; e->key != NULL; e++) {
+		if (config_is_string(e))
+			free(*config_str_field(cfg, e));
+	}
+	free(cfg->http_host);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* The real directory a file is in, or NULL with *cause set. */
+static char *
+config_dir_of(const char *path, char **cause)
+{
+	const char	*slash;
+	char		*dir, *real;
+
+	if ((slash = strrchr(path, '/')) == NULL)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, slash - path);
+	if ((real = realpath(dir, NULL)) == NULL) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		free(dir);
+		return (NULL);
+	}
+	free(dir);
+	return (real);
+}
+
+/* Read and validate a configuration file. */
+struct kefu_config *
+config_load(const char *path, char **cause)
+{
+	struct kefu_config	*cfg;
+	config_t		 lc;
+	FILE			*f;
+	const char		*file;
+	char			*dir;
+
+	/* libconfig says only "file I/O error": open it first for errno. */
+	if ((f = fopen(path, "r")) == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return (NULL);
+	}
+	fclose(f);
+	if ((dir = config_dir_of(path, cause)) == NULL)
+		return (NULL);
+
+	config_init(&lc);
+	config_set_include_dir(&lc, dir);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if ((file = config_error_file(&lc)) == NULL)
+			file = path;
+		*cause = xasprintf("%s:%d: %s", file, config_error_line(&lc),
+		    config_error_text(&lc));
+		config_destroy(&lc);
+		free(dir);
+		return (NULL);
+	}
+
+	cfg = config_default();
+	cfg->path = xstrdup(path);
+	if (config_walk(cfg, config_root_setting(&lc), "", path, dir,
+	    cause) != 0 || config_check_pairs(cfg, &lc, path, cause) != 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	config_destroy(&lc);
+	free(dir);
+	return (cfg);
+}
+
+/* Write a string in libconfig syntax, quoted and escaped. */
+static void
+config_put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Write a float so libconfig reads it back as a float. */
+static void
+config_put_float(FILE *f, double d)
+{
+	char	buf[64];
+
+	xsnprintf(buf, sizeof buf, "%g", d);
+	fputs(buf, f);
+	if (strpbrk(buf, ".e") == NULL)
+		fputs(".0", f);
+}
+
+/*
+ * Write an entry's default as it would appear in the file.  Defaults under
+ * the data directory are written as DATADIR/..., since the real directory
+ * depends on how kefu was built.
+ */
+static void
+config_put_default(FILE *f, const struct config_schema *e)
+{
+	char	*s;
+
+	switch (e->type) {
+	case SCHEMA_GROUP:
+		break;
+	case SCHEMA_INT:
+		fprintf(f, "%lld", e->default_num);
+		break;
+	case SCHEMA_BOOL:
+		fputs(e->default_num ? "true" : "false", f);
+		break;
+	case SCHEMA_FLOAT:
+		config_put_float(f, e->default_float);
+		break;
+	case SCHEMA_CHOICE:
+		config_put_quoted(f, e->choices[e->default_num]);
+		break;
+	default:
+		if (e->default_datadir) {
+			s = xasprintf("DATADIR%s", e->default_str);
+			config_put_quoted(f, s);
+			free(s);
+		} else
+			config_put_quoted(f, e->default_str);
+		break;
+	}
+}
+
+/* Write the allowed values of an enum, each quoted, separated by commas. */
+static void
+config_put_choices(FILE *f, const struct config_schema *e, const char *sep,
+    const char *last)
+{
+	int	i;
+
+	for (i = 0; e->choices[i] != NULL; i++) {
+		if (i > 0)
+			fputs(e->choices[i + 1] == NULL ? last : sep, f);
+		config_put_quoted(f, e->choices[i]);
+	}
+}
+
+/* Write what values an entry takes: "An integer from 1 to 10 (s)". */
+static void
+config_put_kind(FILE *f, const struct config_schema *e)
+{
+	switch (e->type) {
+	case SCHEMA_GROUP:
+		break;
+	case SCHEMA_STRING:
+		if (e->maximum > 0)
+			fprintf(f, "A string of at most %lld characters",
+			    (long long)e->maximum);
+		else
+			fputs("A string", f);
+		break;
+	case SCHEMA_PATH:
+		fputs("A path", f);
+		break;
+	case SCHEMA_LISTEN:
+		fputs("An address and port", f);
+		break;
+	case SCHEMA_INT:
+		fprintf(f, "An integer from %lld to %lld",
+		    (long long)e->minimum, (long long)e->maximum);
+		break;
+	case SCHEMA_BOOL:
+		fputs("A boolean, true or false", f);
+		break;
+	case SCHEMA_FLOAT:
+		fputs("A number from ", f);
+		config_put_float(f, e->minimum);
+		fputs(" to ", f);
+		config_put_float(f, e->maximum);
+		break;
+	case SCHEMA_ENUM:
+	case SCHEMA_CHOICE:
+		fputs("One of ", f);
+		config_put_choices(f, e, ", ", " or ");
+		break;
+	}
+	if (e->unit != NULL)
+		fprintf(f, " (%s)", e->unit);
+}
+
+/* Write text as "# " comment lines wrapped at 76 columns, indented. */
+static void
+config_put_comment(FILE *f, int indent, const char *text)
+{
+	const char	*p, *word;
+	size_t		 col, len;
+	int		 i, start;
+
+	p = text;
+	while (*p != '\0') {
+		for (i = 0; i < indent; i++)
+			fputc('\t', f);
+		fputs("#", f);
+		col = indent * 8 + 1;
+		start = 1;
+		while (*p != '\0') {
+			while (*p == ' ')
+				p++;
+			word = p;
+			while (*p != '\0' && *p != ' ')
+				p++;
+			len = p - word;
+			if (len == 0)
+				break;
+			if (!start && col + 1 + len > 76) {
+				p = word;
+				break;
+			}
+			fprintf(f, " %.*s", (int)len, word);
+			col += 1 + len;
+			start = 0;
+		}
+		fputc('\n', f);
+	}
+}
+
+/* The kind, range and default of an entry as one line of text. */
+static char *
+config_describe(const struct config_schema *e)
+{
+	char	*buf = NULL;
+	size_t	 size = 0;
+	FILE	*f;
+
+	if ((f = open_memstream(&buf, &size)) == NULL)
+		abort();
+	config_put_kind(f, e);
+	fputs("; default ", f);
+	config_put_default(f, e);
+	fputs(".", f);
+	fclose(f);
+	return (buf);
+}
+
+/* Write depth tabs. */
+static void
+config_put_indent(FILE *f, int depth)
+{
+	while (depth-- > 0)
+		fputc('\t', f);
+}
+
+/* Whether e is a direct member of the group g. */
+static int
+config_in_group(const struct config_schema *e, const struct config_schema *g)
+{
+	size_t	len = strlen(g->key);
+
+	return (strncmp(e->key, g->key, len) == 0 && e->key[len] == '.' &&
+	    config_depth(e->key) == config_depth(g->key) + 1);
+}
+
+/* Write one setting of the example file, commented. */
+static void
+config_write_setting(FILE *f, const struct config_schema *e)
+{
+	int	 depth = config_depth(e->key);
+	char	*desc;
+
+	config_put_comment(f, depth, e->help);
+	desc = config_describe(e);
+	config_put_comment(f, depth, desc);
+	free(desc);
+	config_put_indent(f, depth);
+	if (e->example != NULL) {
+		fprintf(f, "%s = ", config_leaf(e->key));
+		if (config_is_string(e) || e->type == SCHEMA_CHOICE)
+			config_put_quoted(f, e->example);
+		else
+			fputs(e->example, f);
+	} else {
+		fprintf(f, "# %s = ", config_leaf(e->key));
+		config_put_default(f, e);
+	}
+	fputs(";\n", f);
+}
+
+/* Write one group of the example file and everything in it. */
+static void
+config_write_group(FILE *f, const struct config_schema *g)
+{
+	const struct config_schema	*e;
+	int				 depth = config_depth(g->key);
+	int				 first = 1;
+
+	config_put_comment(f, depth, g->help);
+	config_put_indent(f, depth);
+	fprintf(f, "%s = {\n", config_leaf(g->key));
+	for (e = g + 1; e->key != NULL; e++) {
+		if (!config_in_group(e, g))
+			continue;
+		if (!first)
+			fputc('\n', f);
+		first = 0;
+		if (e->type == SCHEMA_GROUP)
+			config_write_group(f, e);
+		else
+			config_write_setting(f, e);
+	}
+	config_put_indent(f, depth);
+	fputs("};\n", f);
+}
+
+/* Write the commented example config (etc/kefu.conf) from the schema. */
+void
+config_write_example(FILE *f)
+{
+	const struct config_schema	*e;
+
+	fputs("# kefu.conf: the configuration of kefud(8) and kefuctl(1).\n"
+	    "#\n"
+	    "# Generated from the schema table in src/config.c, which also "
+	    "writes\n"
+	    "# kefu.conf(5); do not edit by hand, run\n"
+	    "# KEFU_REGEN=1 tests/unit/test_config instead.\n"
+	    "#\n"
+	    "# The syntax is libconfig's: \"key = value;\", groups in braces, "
+	    "strings in\n"
+	    "# double quotes.  Every setting is optional.  Settings that "
+	    "are commented\n"
+	    "# out show their default; the active ones make a demo that "
+	    "runs from the\n"
+	    "# source tree: kefud -c etc/kefu.conf.  Relative paths are "
+	    "resolved\n"
+	    "# against the directory of this file.  DATADIR is where kefu's "
+	    "data is\n"
+	    "# installed, such as /usr/local/share/kefu.\n", f);
+	for (e = config_schema; e->key != NULL; e++) {
+		if (e->type == SCHEMA_GROUP && config_depth(e->key) == 0) {
+			fputc('\n', f);
+			config_write_group(f, e);
+		}
+	}
+}
+
+/* Write text for man(7), escaping backslashes and leading dots. */
+static void
+config_man_text(FILE *f, const char *s, int literal)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", f);
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '-' && literal)
+			fputs("\\-", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* Write the kefu.conf(5) man page from the schema. */
+void
+config_write_man(FILE *f)
+{
+	const struct config_schema	*e;
+	char				*buf = NULL;
+	size_t				 size = 0;
+	FILE				*m;
+
+	fputs(".\\\" kefu.conf(5): generated from the schema table in "
+	    "src/config.c.\n"
+	    ".\\\" Do not edit; run KEFU_REGEN=1 tests/unit/test_config "
+	    "instead.\n", f);
+	fprintf(f, ".TH KEFU.CONF 5 %s kefu \"File Formats Manual\"\n",
+	    CONFIG_MAN_DATE);
+	fputs(".SH NAME\n"
+	    "kefu.conf \\- configuration file of the kefu messaging "
+	    "gateway\n"
+	    ".SH SYNOPSIS\n"
+	    ".I /etc/kefu/kefu.conf\n"
+	    ".SH DESCRIPTION\n"
+	    ".BR kefud (8)\n"
+	    "and\n"
+	    ".BR kefuctl (1)\n"
+	    "read their settings from one file in libconfig syntax:\n"
+	    ".B key = value;\n"
+	    "settings in groups written\n"
+	    ".BR \"name = { ... };\" ,\n"
+	    "strings in double quotes, comments after\n"
+	    ".BR # .\n"
+	    "Every setting is optional and has a default.\n"
+	    "Below, each setting is named by its dotted path:\n"
+	    ".B channels.websocket.max_frame\n"
+	    "is\n"
+	    ".B max_frame\n"
+	    "inside the group\n"
+	    ".B websocket\n"
+	    "inside the group\n"
+	    ".BR channels .\n"
+	    ".PP\n"
+	    "The whole file is checked when it is read.\n"
+	    "An unknown setting, a value of the wrong type, a number out "
+	    "of range or a\n"
+	    "word that is not one of the allowed values is an error that "
+	    "names the file,\n"
+	    "the line and the setting, and kefu does not start:\n"
+	    ".PP\n"
+	    ".RS\n"
+	    ".nf\n"
+	    "kefu.conf:7: channels.websocket.max_frame: 10 is below the "
+	    "minimum 128\n"
+	    ".fi\n"
+	    ".RE\n"
+	    ".PP\n"
+	    "Use\n"
+	    ".B kefud \\-\\-check\\-config\n"
+	    "to check a file without starting the daemon.\n"
+	    ".PP\n"
+	    "A relative path is resolved against the directory the "
+	    "configuration file\n"
+	    "is in.\n"
+	    ".I DATADIR\n"
+	    "in a default stands for the directory where kefu's data "
+	    "files are installed,\n"
+	    "such as\n"
+	    ".IR /usr/local/share/kefu .\n"
+	    ".SH SETTINGS\n", f);
+
+	for (e = config_schema; e->key != NULL; e++) {
+		if (e->type == SCHEMA_GROUP) {
+			fputs(".SS ", f);
+			config_man_text(f, e->key, 1);
+			fputs("\n", f);
+			config_man_text(f, e->help, 0);
+			fputs("\n", f);
+			continue;
+		}
+		fputs(".TP\n.B ", f);
+		config_man_text(f, e->key, 1);
+		fputs("\n", f);
+		config_man_text(f, e->help, 0);
+		fputs("\n", f);
+
+		if ((m = open_memstream(&buf, &size)) == NULL)
+			abort();
+		config_put_kind(m, e);
+		fclose(m);
+		config_man_text(f, buf, 1);
+		free(buf);
+		buf = NULL;
+		if (config_is_string(e) && e->type != SCHEMA_ENUM &&
+		    *e->default_str == '\0') {
+			fputs("; the default is empty.\n", f);
+			continue;
+		}
+		fputs("; the default is \\fB", f);
+		if ((m = open_memstream(&buf, &size)) == NULL)
+			abort();
+		config_put_default(m, e);
+		fclose(m);
+		config_man_text(f, buf, 1);
+		fputs("\\fR.\n", f);
+		free(buf);
+		buf = NULL;
+	}
+
+	fputs(".SH FILES\n"
+	    ".TP\n"
+	    ".I /etc/kefu/kefu.conf\n"
+	    "The configuration file read by default; the\n"
+	    ".B \\-c\n"
+	    "option of\n"
+	    ".BR kefud (8)\n"
+	    "and\n"
+	    ".BR kefuctl (1)\n"
+	    "names another.\n"
+	    "The example installed there lists every setting with its "
+	    "default.\n"
+	    ".SH EXAMPLES\n"
+	    "Listen on every IPv4 address, log the debug lines of the "
+	    "store and turn\n"
+	    "signed customer identity on:\n"
+	    ".PP\n"
+	    ".RS\n"
+	    ".nf\n"
+	    "http = {\n"
+	    "    listen = \"0.0.0.0:8080\";\n"
+	    "};\n"
+	    "log = {\n"
+	    "    debug = \"store\";\n"
+	    "};\n"
+	    "channels = {\n"
+	    "    websocket = {\n"
+	    "        identity_secret = \"a long random string\";\n"
+	    "    };\n"
+	    "};\n"
+	    ".fi\n"
+	    ".RE\n"
+	    ".SH SEE ALSO\n"
+	    ".BR kefuctl (1),\n"
+	    ".BR kefud (8)\n", f);
+}

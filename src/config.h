@@ -1,0 +1,75 @@
+/*
+ * kefu.conf: one libconfig file, validated against a single schema table
+ * (config.c) that also generates the comments of etc/kefu.conf and the
+ * kefu.conf(5) man page, so the three never disagree.
+ */
+#ifndef KEFU_CONFIG_H
+#define KEFU_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct kefu_config {
+	char	*path;			/* the file it was read from */
+
+	/* http */
+	char	*http_listen;		/* "127.0.0.1:8080" */
+	char	*http_host;		/* parsed from http_listen */
+	int	 http_port;
+	char	*http_web_root;		/* directory served at / */
+	int	 http_max_body;		/* bytes */
+
+	/* store */
+	char	*store_path;
+	int	 store_synchronous_full; /* 1: FULL, 0: NORMAL */
+	int	 store_busy_timeout_ms;
+
+	/* log */
+	char	*log_level;
+	char	*log_debug;
+
+	/* channels.websocket */
+	int	 ws_enabled;
+	char	*ws_path;		/* "/ws" */
+	int	 ws_max_frame;		/* bytes */
+	int	 ws_max_connections;
+	int	 ws_rate_per_sec;	/* messages per second, sustained */
+	int	 ws_rate_burst;
+	int	 ws_ping_interval;	/* seconds */
+	int	 ws_idle_timeout;	/* seconds without a pong */
+	char	*ws_identity_secret;	/* HMAC key for "identity"; NULL: off */
+	int	 ws_queue_max;		/* frames queued per connection */
+
+	/* engine */
+	char	*engine_default_lang;	/* "en" or "zh-CN" */
+	char	*engine_templates;	/* templates directory */
+	char	*engine_faq;		/* demo FAQ file */
+	int	 engine_welcome_idle;	/* seconds before welcoming again */
+	int	 engine_max_failures;	/* unanswered turns before handoff */
+	double	 engine_answer_threshold;
+	double	 engine_confirm_threshold;
+
+	/* delivery */
+	int	 delivery_retry_base_ms;
+	int	 delivery_retry_max_ms;
+	int	 delivery_max_attempts;
+	int	 delivery_batch;
+};
+
+/*
+ * Read and validate a configuration file.  Returns a config the caller
+ * frees with config_free, or NULL with *cause set ("file:line: key: why",
+ * caller frees).  Relative paths in the file are resolved against the
+ * directory the file is in.
+ */
+struct kefu_config *config_load(const char *, char **);
+/* A config with every default, as if from an empty file. */
+struct kefu_config *config_default(void);
+void	 config_free(struct kefu_config *);
+
+/* Write the commented example config (etc/kefu.conf) from the schema. */
+void	 config_write_example(FILE *);
+/* Write the kefu.conf(5) man page from the schema. */
+void	 config_write_man(FILE *);
+
+#endif

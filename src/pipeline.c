@@ -1,0 +1,364 @@
+/*
+ * The pipeline: inbound message -> de-duplicate and store -> engine step ->
+ * replies into the outbox, all inside the loop turn's transaction.
+ *
+ * Group commit: a libuv check handle (right after the loop polled for I/O)
+ * and a prepare handle (right before it polls again) both call
+ * pipeline_flush(), which commits the open transaction once and only then
+ * releases what waited for it: channel acknowledgements, after-commit
+ * callbacks, and a kick to delivery.  If a write or the commit fails, the
+ * transaction is rolled back and every acknowledgement of that turn
+ * reports PIPELINE_FAILED, so nothing is acknowledged that is not stored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "engine.h"
+#include "kefu.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/* What waits for the commit, in the order it was queued. */
+struct pending_ack {
+	pipeline_ack_fn		 fn;	/* an acknowledgement, or */
+	void			(*after)(void *); /* after-commit work */
+	void			*arg;
+	enum pipeline_status	 status;
+	struct message		 msg;
+};
+
+static struct pending_ack	*acks;
+static size_t			 nacks, acks_size;
+static int			 outbox_added;
+static uv_prepare_t		 pipeline_prepare;
+static uv_check_t		 pipeline_check;
+static int			 pipeline_started;
+
+/* Turn every acknowledgement of the current transaction into a failure. */
+static void
+pipeline_fail_turn(const char *what)
+{
+	size_t	i;
+
+	store_rollback(kefu->store);
+	for (i = 0; i < nacks; i++)
+		acks[i].status = PIPELINE_FAILED;
+	outbox_added = 0;
+	log_errorx("pipeline", "msg=\"transaction rolled back\" step=%s "
+	    "acks=%zu", what, nacks);
+}
+
+/* Store one outbound reply and queue it for delivery. */
+static int
+pipeline_store_reply(const struct conversation *c, struct message *out,
+    int64_t now)
+{
+	if (store_contact_next_seq(kefu->store, c->contact_id, &out->seq) != 0)
+		return (-1);
+	out->conversation_id = c->id;
+	out->contact_id = c->contact_id;
+	out->direction = MSG_OUT;
+	out->created_at = now;
+	if (store_message_insert(kefu->store, out) != 1)
+		return (-1);
+	if (store_outbox_add(kefu->store, out->id, now) != 0)
+		return (-1);
+	outbox_added = 1;
+	return (0);
+}
+
+/* Apply an engine result to the conversation and queue its replies. */
+static int
+pipeline_apply(struct conversation *c, const struct message *in,
+    struct engine_result *res, int64_t now)
+{
+	struct message	 out;
+	struct json_object	*ev;
+	size_t		 i;
+	char		 labels[128];
+	int		 r;
+
+	for (i = 0; i < res->nreplies; i++) {
+		memset(&out, 0, sizeof out);
+		out.channel = xstrdup(in->channel);
+		out.account = xstrdup(in->account);
+		out.conv_external = xstrdup(in->conv_external);
+		out.sender_external = xstrdup(in->sender_external);
+		out.author = res->replies[i].author;
+		out.text = xstrdup(res->replies[i].text);
+		out.buttons = res->replies[i].buttons;
+		out.nbuttons = res->replies[i].nbuttons;
+		res->replies[i].buttons = NULL;
+		res->replies[i].nbuttons = 0;
+		if (pipeline_store_reply(c, &out, now) != 0) {
+			message_clear(&out);
+			return (-1);
+		}
+		message_clear(&out);
+	}
+
+	free(c->state);
+	c->state = xstrdup(res->state);
+	if (res->lang != NULL) {
+		free(c->lang);
+		c->lang = xstrdup(res->lang);
+	}
+	if (res->handoff_reason != NULL) {
+		free(c->handoff_reason);
+		c->handoff_reason = xstrdup(res->handoff_reason);
+		ev = json_object_new_object();
+		json_object_object_add(ev, "reason",
+		    json_object_new_string(res->handoff_reason));
+		r = store_event_add(kefu->store, c->id, "handoff",
+		    json_object_to_json_string(ev), now);
+		json_object_put(ev);
+		if (r != 0)
+			return (-1);
+		snprintf(labels, sizeof labels, "reason=\"%s\"",
+		    res->handoff_reason);
+		metrics_inc("kefu_handoffs_total", labels);
+		log_info("pipeline", "msg=\"handed off\" conv=%lld reason=%s",
+		    (long long)c->id, res->handoff_reason);
+	}
+	if (res->status != NULL && strcmp(res->status, c->status) != 0) {
+		free(c->status);
+		c->status = xstrdup(res->status);
+		if (strcmp(c->status, "resolved") == 0)
+			c->resolved_at = now;
+	}
+	c->updated_at = now;
+	return (store_conversation_save(kefu->store, c));
+}
+
+/* Store an inbound message and run the engine on it. */
+static enum pipeline_status
+pipeline_process(struct message *m)
+{
+	struct conversation	 c;
+	struct engine_event	 ev;
+	struct engine_result	 res;
+	char			*cause = NULL, labels[128];
+	int64_t			 now = now_ms();
+	const char		*who;
+	int			 r;
+
+	memset(&c, 0, sizeof c);
+	if (store_begin(kefu->store) != 0)
+		return (PIPELINE_FAILED);
+	who = m->sender_external != NULL ? m->sender_external :
+	    m->conv_external;
+	if (store_contact_ensure(kefu->store, m->channel, m->account, who,
+	    m->sender_name, now, &m->contact_id) != 0)
+		goto fail;
+	if (store_conversation_ensure(kefu->store, m->contact_id, m->channel,
+	    m->account, m->conv_external, now, &c) == -1)
+		goto fail;
+	m->conversation_id = c.id;
+	m->direction = MSG_IN;
+	m->author = AUTHOR_CUSTOMER;
+	if (m->created_at == 0)
+		m->created_at = now;
+	snprintf(labels, sizeof labels, "channel=\"%s\"", m->channel);
+	if ((r = store_message_insert(kefu->store, m)) == -1)
+		goto fail;
+	if (r == 0) {
+		metrics_inc("kefu_messages_duplicate_total", labels);
+		log_debug("pipeline", "msg=\"duplicate\" channel=%s "
+		    "conv=%lld message=%lld", m->channel,
+		    (long long)m->conversation_id, (long long)m->id);
+		conversation_clear(&c);
+		return (PIPELINE_DUPLICATE);
+	}
+	metrics_inc("kefu_messages_in_total", labels);
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = ENGINE_EV_MESSAGE;
+	ev.now = now;
+	ev.channel = m->channel;
+	ev.text = m->text;
+	ev.value = m->value;
+	ev.customer_name = m->sender_name;
+	ev.conversation_id = c.id;
+	memset(&res, 0, sizeof res);
+	if (engine_step(kefu->engine, c.state, &ev, &res, &cause) != 0) {
+		/* The customer's message is kept; the bot stays quiet. */
+		log_errorx("pipeline", "msg=\"engine step failed\" conv=%lld "
+		    "error=%s", (long long)c.id, logq(cause));
+		metrics_inc("kefu_engine_errors_total", NULL);
+		free(cause);
+		c.last_message_at = now;
+		c.updated_at = now;
+		r = store_conversation_save(kefu->store, &c);
+		conversation_clear(&c);
+		return (r == 0 ? PIPELINE_STORED : PIPELINE_FAILED);
+	}
+	c.last_message_at = now;
+	r = pipeline_apply(&c, m, &res, now);
+	engine_result_clear(&res);
+	conversation_clear(&c);
+	if (r != 0)
+		return (PIPELINE_FAILED);
+	log_debug("pipeline", "msg=\"stored\" channel=%s conv=%lld "
+	    "message=%lld", m->channel, (long long)m->conversation_id,
+	    (long long)m->id);
+	return (PIPELINE_STORED);
+
+fail:
+	conversation_clear(&c);
+	return (PIPELINE_FAILED);
+}
+
+/* Append an entry to the list of what waits for the commit. */
+static struct pending_ack *
+pipeline_pending_new(void)
+{
+	struct pending_ack	*a;
+
+	if (nacks == acks_size) {
+		acks_size = acks_size == 0 ? 64 : acks_size * 2;
+		acks = xreallocarray(acks, acks_size, sizeof *acks);
+	}
+	a = &acks[nacks++];
+	memset(a, 0, sizeof *a);
+	return (a);
+}
+
+/* Take one inbound message; ack is called after the commit. */
+void
+pipeline_inbound(const struct message *m, pipeline_ack_fn fn, void *arg)
+{
+	struct pending_ack	*a;
+	size_t			 idx;
+	enum pipeline_status	 st;
+
+	a = pipeline_pending_new();
+	idx = (size_t)(a - acks);
+	message_copy(&a->msg, m);
+	a->fn = fn;
+	a->arg = arg;
+	st = pipeline_process(&acks[idx].msg);
+	acks[idx].status = st;
+	if (st == PIPELINE_FAILED)
+		pipeline_fail_turn("inbound");
+}
+
+/* Queue an outbound message on an existing conversation. */
+int
+pipeline_outbound(struct message *m)
+{
+	struct conversation	c;
+	int64_t			now = now_ms();
+	int			r;
+
+	memset(&c, 0, sizeof c);
+	if (store_begin(kefu->store) != 0)
+		return (-1);
+	if (store_conversation_get(kefu->store, m->conversation_id, &c) != 1)
+		return (-1);
+	r = pipeline_store_reply(&c, m, now);
+	conversation_clear(&c);
+	if (r != 0)
+		pipeline_fail_turn("outbound");
+	return (r);
+}
+
+/* Run fn(arg) once the current transaction has committed. */
+void
+pipeline_after_commit(void (*fn)(void *), void *arg)
+{
+	struct pending_ack	*a;
+
+	a = pipeline_pending_new();
+	a->after = fn;
+	a->arg = arg;
+}
+
+/* Commit, then release acknowledgements and after-commit work. */
+void
+pipeline_flush(void)
+{
+	struct pending_ack	*list;
+	size_t			 n, i;
+	char			*cause = NULL;
+	int			 kick;
+
+	if (store_in_transaction(kefu->store)) {
+		if (store_commit(kefu->store, &cause) != 0) {
+			metrics_inc("kefu_commit_failures_total", NULL);
+			log_errorx("pipeline", "msg=\"commit failed\" error=%s",
+			    logq(cause));
+			free(cause);
+			pipeline_fail_turn("commit");
+		} else {
+			metrics_inc("kefu_commits_total", NULL);
+			metrics_observe_commit(store_last_commit_ms(kefu->store));
+		}
+	}
+	kick = outbox_added;
+	outbox_added = 0;
+
+	/* Callbacks may queue more; take the lists first. */
+	while (nacks > 0 && !store_in_transaction(kefu->store)) {
+		list = acks;
+		n = nacks;
+		acks = NULL;
+		nacks = acks_size = 0;
+		for (i = 0; i < n; i++) {
+			if (list[i].fn != NULL)
+				list[i].fn(list[i].arg, list[i].status,
+				    &list[i].msg);
+			else
+				list[i].after(list[i].arg);
+			message_clear(&list[i].msg);
+		}
+		free(list);
+		/* What they wrote is committed by the next flush. */
+	}
+	if (kick)
+		delivery_kick();
+}
+
+static void
+pipeline_prepare_cb(uv_prepare_t *h)
+{
+	pipeline_flush();
+}
+
+static void
+pipeline_check_cb(uv_check_t *h)
+{
+	pipeline_flush();
+}
+
+/* Install the commit points on the loop. */
+void
+pipeline_init(void)
+{
+	uv_prepare_init(kefu->loop, &pipeline_prepare);
+	uv_prepare_start(&pipeline_prepare, pipeline_prepare_cb);
+	uv_unref((uv_handle_t *)&pipeline_prepare);
+	uv_check_init(kefu->loop, &pipeline_check);
+	uv_check_start(&pipeline_check, pipeline_check_cb);
+	uv_unref((uv_handle_t *)&pipeline_check);
+	pipeline_started = 1;
+}
+
+/* Commit what is left and close the handles. */
+void
+pipeline_shutdown(void)
+{
+	pipeline_flush();
+	if (!pipeline_started)
+		return;
+	uv_prepare_stop(&pipeline_prepare);
+	uv_close((uv_handle_t *)&pipeline_prepare, NULL);
+	uv_check_stop(&pipeline_check);
+	uv_close((uv_handle_t *)&pipeline_check, NULL);
+	pipeline_started = 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * The pipeline: the one road every message travels.  An inbound message is
+ * de-duplicated and stored, the engine steps, its replies go into the
+ * outbox, all in the loop turn's transaction; after the commit the
+ * channel's acknowledgement is released and delivery is kicked.
+ */
+#ifndef KEFU_PIPELINE_H
+#define KEFU_PIPELINE_H
+
+#include "message.h"
+
+enum pipeline_status {
+	PIPELINE_STORED = 0,	/* new, stored and processed */
+	PIPELINE_DUPLICATE,	/* seen before; nothing done again */
+	PIPELINE_FAILED		/* not stored: do not acknowledge */
+};
+
+/*
+ * Called after the commit that made the message durable (or after the
+ * failure).  m is the stored message (ids filled in), valid during the
+ * call only.
+ */
+typedef void (*pipeline_ack_fn)(void *, enum pipeline_status,
+    const struct message *);
+
+/*
+ * Take one inbound message.  The pipeline copies what it keeps; m stays
+ * the caller's.  ack is called exactly once, from the loop, after the
+ * commit; never from inside this call.
+ */
+void	 pipeline_inbound(const struct message *, pipeline_ack_fn, void *);
+
+/*
+ * Queue an outbound message (an agent's or the system's) on an existing
+ * conversation.  Returns 0 and sets m->id, or -1.
+ */
+int	 pipeline_outbound(struct message *);
+
+/* Run fn(arg) after the next commit (or at the end of this turn). */
+void	 pipeline_after_commit(void (*)(void *), void *);
+
+/* Install the per-turn commit handles on the loop. */
+void	 pipeline_init(void);
+/* Commit now and run what waits for it; called by the loop and at exit. */
+void	 pipeline_flush(void);
+void	 pipeline_shutdown(void);
+
+/* Delivery: start the outbox timer; kick it after new items commit. */
+void	 delivery_init(void);
+void	 delivery_kick(void);
+void	 delivery_shutdown(void);
+/* Items currently being sent. */
+size_t	 delivery_in_flight(void);
+
+#endif

@@ -1,0 +1,654 @@
+/*
+ * Tests of src/config.c: the defaults, the demo etc/kefu.conf, a file that
+ * sets everything, one bad file per kind of error (each must name the file,
+ * the line and the key), listen address parsing, and the generated
+ * etc/kefu.conf and kefu.conf(5), which must match the committed copies
+ * byte for byte.  With KEFU_REGEN=1 the test rewrites those two files.
+ */
+#include <sys/stat.h>
+
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+#ifndef KEFU_DATADIR
+#define KEFU_DATADIR "/usr/local/share/kefu"
+#endif
+
+/* The source tree, where the data files are. */
+static const char *
+srcdir(void)
+{
+	const char	*top;
+
+	if ((top = getenv("top_srcdir")) == NULL || *top == '\0')
+		top = ".";
+	return (top);
+}
+
+/* A path under the source tree; the caller frees it. */
+static char *
+src_path(const char *rel)
+{
+	return (xasprintf("%s/%s", srcdir(), rel));
+}
+
+/* The real path of a directory under the source tree plus a tail. */
+static char *
+real_path(const char *dir, const char *tail)
+{
+	char	*p, *r, *out;
+
+	p = src_path(dir);
+	r = realpath(p, NULL);
+	assert_non_null(r);
+	out = xasprintf("%s%s", r, tail);
+	free(r);
+	free(p);
+	return (out);
+}
+
+/* Write text to a new temporary file; the caller unlinks and frees. */
+static char *
+write_temp(const char *text)
+{
+	char	*path;
+	FILE	*f;
+	int	 fd;
+
+	path = xstrdup("/tmp/kefu-test-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return (path);
+}
+
+/* Load a config from text; returns it or NULL with *cause set. */
+static struct kefu_config *
+load_text(const char *text, char **cause, char **path_out)
+{
+	struct kefu_config	*cfg;
+	char			*path;
+
+	path = write_temp(text);
+	cfg = config_load(path, cause);
+	unlink(path);
+	if (path_out != NULL)
+		*path_out = path;
+	else
+		free(path);
+	return (cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct kefu_config	*cfg;
+
+	cfg = config_default();
+	assert_non_null(cfg);
+	assert_null(cfg->path);
+	assert_string_equal(cfg->http_listen, "127.0.0.1:8080");
+	assert_string_equal(cfg->http_host, "127.0.0.1");
+	assert_int_equal(cfg->http_port, 8080);
+	assert_string_equal(cfg->http_web_root, KEFU_DATADIR "/web");
+	assert_int_equal(cfg->http_max_body, 1048576);
+	assert_string_equal(cfg->store_path, "/var/lib/kefu/kefu.db");
+	assert_int_equal(cfg->store_synchronous_full, 1);
+	assert_int_equal(cfg->store_busy_timeout_ms, 5000);
+	assert_string_equal(cfg->log_level, "info");
+	assert_string_equal(cfg->log_debug, "");
+	assert_int_equal(cfg->ws_enabled, 1);
+	assert_string_equal(cfg->ws_path, "/ws");
+	assert_int_equal(cfg->ws_max_frame, 16384);
+	assert_int_equal(cfg->ws_max_connections, 20000);
+	assert_int_equal(cfg->ws_rate_per_sec, 5);
+	assert_int_equal(cfg->ws_rate_burst, 20);
+	assert_int_equal(cfg->ws_ping_interval, 30);
+	assert_int_equal(cfg->ws_idle_timeout, 90);
+	assert_null(cfg->ws_identity_secret);
+	assert_int_equal(cfg->ws_queue_max, 256);
+	assert_string_equal(cfg->engine_default_lang, "en");
+	assert_string_equal(cfg->engine_templates, KEFU_DATADIR "/templates");
+	assert_string_equal(cfg->engine_faq, KEFU_DATADIR "/demo/faq.json");
+	assert_int_equal(cfg->engine_welcome_idle, 3600);
+	assert_int_equal(cfg->engine_max_failures, 2);
+	assert_true(cfg->engine_answer_threshold == 0.5);
+	assert_true(cfg->engine_confirm_threshold == 0.25);
+	assert_int_equal(cfg->delivery_retry_base_ms, 1000);
+	assert_int_equal(cfg->delivery_retry_max_ms, 300000);
+	assert_int_equal(cfg->delivery_max_attempts, 10);
+	assert_int_equal(cfg->delivery_batch, 100);
+	config_free(cfg);
+}
+
+/* Compare every non-path value of two configs. */
+static void
+assert_same_values(struct kefu_config *a, struct kefu_config *b)
+{
+	assert_string_equal(a->http_listen, b->http_listen);
+	assert_string_equal(a->http_host, b->http_host);
+	assert_int_equal(a->http_port, b->http_port);
+	assert_int_equal(a->http_max_body, b->http_max_body);
+	assert_int_equal(a->store_synchronous_full, b->store_synchronous_full);
+	assert_int_equal(a->store_busy_timeout_ms, b->store_busy_timeout_ms);
+	assert_string_equal(a->log_level, b->log_level);
+	assert_string_equal(a->log_debug, b->log_debug);
+	assert_int_equal(a->ws_enabled, b->ws_enabled);
+	assert_string_equal(a->ws_path, b->ws_path);
+	assert_int_equal(a->ws_max_frame, b->ws_max_frame);
+	assert_int_equal(a->ws_max_connections, b->ws_max_connections);
+	assert_int_equal(a->ws_rate_per_sec, b->ws_rate_per_sec);
+	assert_int_equal(a->ws_rate_burst, b->ws_rate_burst);
+	assert_int_equal(a->ws_ping_interval, b->ws_ping_interval);
+	assert_int_equal(a->ws_idle_timeout, b->ws_idle_timeout);
+	assert_true((a->ws_identity_secret == NULL) ==
+	    (b->ws_identity_secret == NULL));
+	assert_int_equal(a->ws_queue_max, b->ws_queue_max);
+	assert_string_equal(a->engine_default_lang, b->engine_default_lang);
+	assert_int_equal(a->engine_welcome_idle, b->engine_welcome_idle);
+	assert_int_equal(a->engine_max_failures, b->engine_max_failures);
+	assert_true(a->engine_answer_threshold == b->engine_answer_threshold);
+	assert_true(a->engine_confirm_threshold ==
+	    b->engine_confirm_threshold);
+	assert_int_equal(a->delivery_retry_base_ms, b->delivery_retry_base_ms);
+	assert_int_equal(a->delivery_retry_max_ms, b->delivery_retry_max_ms);
+	assert_int_equal(a->delivery_max_attempts, b->delivery_max_attempts);
+	assert_int_equal(a->delivery_batch, b->delivery_batch);
+}
+
+static void
+test_empty_file(void **state)
+{
+	struct kefu_config	*cfg, *def;
+	char			*cause = NULL, *path;
+
+	cfg = load_text("# nothing\n", &cause, &path);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	def = config_default();
+	assert_string_equal(cfg->path, path);
+	assert_same_values(cfg, def);
+	assert_string_equal(cfg->http_web_root, def->http_web_root);
+	assert_string_equal(cfg->store_path, def->store_path);
+	assert_string_equal(cfg->engine_templates, def->engine_templates);
+	assert_string_equal(cfg->engine_faq, def->engine_faq);
+	config_free(def);
+	config_free(cfg);
+	free(path);
+}
+
+static void
+test_demo(void **state)
+{
+	struct kefu_config	*cfg, *def;
+	char			*path, *cause = NULL, *want;
+
+	path = src_path("etc/kefu.conf");
+	if ((cfg = config_load(path, &cause)) == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(cfg->path, path);
+
+	want = real_path(".", "/web");
+	assert_string_equal(cfg->http_web_root, want);
+	free(want);
+	want = real_path(".", "/var/kefu.db");
+	assert_string_equal(cfg->store_path, want);
+	free(want);
+	want = real_path(".", "/templates");
+	assert_string_equal(cfg->engine_templates, want);
+	free(want);
+	want = real_path("etc", "/demo/faq.json");
+	assert_string_equal(cfg->engine_faq, want);
+	free(want);
+
+	/* Everything else in the demo is at its default. */
+	def = config_default();
+	assert_same_values(cfg, def);
+	config_free(def);
+	config_free(cfg);
+	free(path);
+}
+
+static void
+test_good(void **state)
+{
+	struct kefu_config	*cfg;
+	char			*path, *cause = NULL, *want;
+
+	path = src_path("tests/data/config/good.conf");
+	if ((cfg = config_load(path, &cause)) == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(cfg->http_listen, "[::1]:9090");
+	assert_string_equal(cfg->http_host, "::1");
+	assert_int_equal(cfg->http_port, 9090);
+	want = real_path("tests/data/config", "/www");
+	assert_string_equal(cfg->http_web_root, want);
+	free(want);
+	assert_int_equal(cfg->http_max_body, 2048);
+	want = real_path("tests/data/config", "/db/kefu.db");
+	assert_string_equal(cfg->store_path, want);
+	free(want);
+	assert_int_equal(cfg->store_synchronous_full, 0);
+	assert_int_equal(cfg->store_busy_timeout_ms, 0);
+	assert_string_equal(cfg->log_level, "debug");
+	assert_string_equal(cfg->log_debug, "store,ws");
+	assert_int_equal(cfg->ws_enabled, 0);
+	assert_string_equal(cfg->ws_path, "/chat");
+	assert_int_equal(cfg->ws_max_frame, 128);
+	assert_int_equal(cfg->ws_max_connections, 3);
+	assert_int_equal(cfg->ws_rate_per_sec, 7);
+	assert_int_equal(cfg->ws_rate_burst, 9);
+	assert_int_equal(cfg->ws_ping_interval, 11);
+	assert_int_equal(cfg->ws_idle_timeout, 13);
+	assert_non_null(cfg->ws_identity_secret);
+	assert_string_equal(cfg->ws_identity_secret, "not a real secret");
+	assert_int_equal(cfg->ws_queue_max, 17);
+	assert_string_equal(cfg->engine_default_lang, "zh-CN");
+	assert_string_equal(cfg->engine_templates, "/srv/kefu/templates");
+	want = real_path("tests/data/config", "/faq.json");
+	assert_string_equal(cfg->engine_faq, want);
+	free(want);
+	assert_int_equal(cfg->engine_welcome_idle, 60);
+	assert_int_equal(cfg->engine_max_failures, 4);
+	assert_true(cfg->engine_answer_threshold == 1.0);
+	assert_true(cfg->engine_confirm_threshold == 0.75);
+	assert_int_equal(cfg->delivery_retry_base_ms, 250);
+	assert_int_equal(cfg->delivery_retry_max_ms, 600000);
+	assert_int_equal(cfg->delivery_max_attempts, 3);
+	assert_int_equal(cfg->delivery_batch, 42);
+	config_free(cfg);
+	free(path);
+}
+
+/* Load a bad file from tests/data/config; the error must be exactly this. */
+static void
+expect_error(const char *name, int line, const char *key, const char *why)
+{
+	struct kefu_config	*cfg;
+	char			*rel, *path, *cause = NULL, *want;
+
+	rel = xasprintf("tests/data/config/%s", name);
+	path = src_path(rel);
+	cfg = config_load(path, &cause);
+	if (cfg != NULL)
+		fail_msg("%s loaded but should not", name);
+	assert_non_null(cause);
+	if (key != NULL)
+		want = xasprintf("%s:%d: %s: %s", path, line, key, why);
+	else
+		want = xasprintf("%s:%d: %s", path, line, why);
+	assert_string_equal(cause, want);
+	free(want);
+	free(cause);
+	free(path);
+	free(rel);
+}
+
+static void
+test_error_unknown_top(void **state)
+{
+	expect_error("bad-unknown-top.conf", 6, "smtp", "unknown setting");
+}
+
+static void
+test_error_unknown_nested(void **state)
+{
+	expect_error("bad-unknown-nested.conf", 5,
+	    "channels.websocket.max_frmae", "unknown setting");
+}
+
+static void
+test_error_type(void **state)
+{
+	expect_error("bad-type.conf", 3, "store.busy_timeout",
+	    "expected an integer, found a string");
+}
+
+static void
+test_error_min(void **state)
+{
+	expect_error("bad-min.conf", 7, "channels.websocket.max_frame",
+	    "10 is below the minimum 128");
+}
+
+static void
+test_error_max(void **state)
+{
+	expect_error("bad-max.conf", 3, "http.max_body",
+	    "5000000000 is above the maximum 104857600");
+}
+
+static void
+test_error_enum(void **state)
+{
+	expect_error("bad-enum.conf", 4, "log.level",
+	    "\"verbose\" is not one of error, warn, info, debug");
+}
+
+static void
+test_error_listen(void **state)
+{
+	expect_error("bad-listen.conf", 3, "http.listen",
+	    "\"::1:8080\": put an IPv6 address in brackets, like [::1]:8080");
+}
+
+static void
+test_error_thresholds(void **state)
+{
+	expect_error("bad-thresholds.conf", 5, "engine.confirm_threshold",
+	    "engine.confirm_threshold (0.6) must be at most "
+	    "engine.answer_threshold (0.4)");
+}
+
+static void
+test_error_syntax(void **state)
+{
+	expect_error("bad-syntax.conf", 3, NULL, "syntax error");
+}
+
+static void
+test_error_more(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*want;	/* after "file:" */
+	} cases[] = {
+		{ "http = 5;\n", "1: http: expected a group, found an integer" },
+		{ "log = { level = [\"info\"]; };\n",
+		  "1: log.level: expected a string, found an array" },
+		{ "engine = { answer_threshold = \"high\"; };\n",
+		  "1: engine.answer_threshold: expected a number, found a "
+		  "string" },
+		{ "engine = {\n answer_threshold = 1.5; };\n",
+		  "2: engine.answer_threshold: 1.5 is above the maximum 1" },
+		{ "channels = { websocket = { enabled = 1; }; };\n",
+		  "1: channels.websocket.enabled: expected a boolean (true or "
+		  "false), found an integer" },
+		{ "channels = { websocket = { path = \"ws\"; }; };\n",
+		  "1: channels.websocket.path: \"ws\" does not begin with /" },
+		{ "store = { synchronous = \"off\"; };\n",
+		  "1: store.synchronous: \"off\" is not one of normal, full" },
+		{ "store = { path = \"\"; };\n",
+		  "1: store.path: the path is empty" },
+		{ "engine = { default_lang = \"fr\"; };\n",
+		  "1: engine.default_lang: \"fr\" is not one of en, zh-CN" },
+		{ "channels = { websocket = {\n ping_interval = 60;\n"
+		  " idle_timeout = 60; }; };\n",
+		  "2: channels.websocket.ping_interval: "
+		  "channels.websocket.ping_interval (60) must be less than "
+		  "channels.websocket.idle_timeout (60)" },
+		{ "delivery = {\n retry_max = 500; };\n",
+		  "2: delivery.retry_max: delivery.retry_base (1000) must be "
+		  "at most delivery.retry_max (500)" },
+	};
+	struct kefu_config	*cfg;
+	char			*cause, *path, *want, *text;
+	char			 longpath[130];
+	size_t			 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cause = NULL;
+		cfg = load_text(cases[i].text, &cause, &path);
+		if (cfg != NULL)
+			fail_msg("case %zu loaded: %s", i, cases[i].text);
+		want = xasprintf("%s:%s", path, cases[i].want);
+		assert_string_equal(cause, want);
+		free(want);
+		free(cause);
+		free(path);
+	}
+
+	/* A string longer than its maximum. */
+	memset(longpath, 'a', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+	text = xasprintf("channels = { websocket = { path = \"%s\"; }; };\n",
+	    longpath);
+	cause = NULL;
+	assert_null(load_text(text, &cause, &path));
+	want = xasprintf("%s:1: channels.websocket.path: longer than 128 "
+	    "characters", path);
+	assert_string_equal(cause, want);
+	free(want);
+	free(cause);
+	free(path);
+	free(text);
+}
+
+static void
+test_error_missing(void **state)
+{
+	struct kefu_config	*cfg;
+	char			*cause = NULL;
+
+	cfg = config_load("/nonexistent/kefu.conf", &cause);
+	assert_null(cfg);
+	assert_string_equal(cause,
+	    "/nonexistent/kefu.conf: No such file or directory");
+	free(cause);
+}
+
+static void
+test_listen(void **state)
+{
+	static const struct {
+		const char	*listen;
+		const char	*host;	/* NULL: must fail with why */
+		int		 port;
+		const char	*why;
+	} cases[] = {
+		{ "127.0.0.1:8080", "127.0.0.1", 8080, NULL },
+		{ "0.0.0.0:1", "0.0.0.0", 1, NULL },
+		{ "localhost:65535", "localhost", 65535, NULL },
+		{ "chat.example.com:443", "chat.example.com", 443, NULL },
+		{ "[::1]:8080", "::1", 8080, NULL },
+		{ "[::]:80", "::", 80, NULL },
+		{ "[fe80::1:2]:9000", "fe80::1:2", 9000, NULL },
+		{ "127.0.0.1", NULL, 0,
+		  "\"127.0.0.1\" has no port (expected host:port)" },
+		{ ":8080", NULL, 0,
+		  "\":8080\" has no host (expected host:port)" },
+		{ "::1", NULL, 0,
+		  "\"::1\": put an IPv6 address in brackets, like [::1]:8080" },
+		{ "[::1:8080", NULL, 0, "\"[::1:8080\" has no closing ]" },
+		{ "[::1]8080", NULL, 0, "\"[::1]8080\" has no port after ]" },
+		{ "[1.2.3.4]:80", NULL, 0,
+		  "\"1.2.3.4\" is not an IPv6 address" },
+		{ "host:0", NULL, 0, "\"0\" is not a port from 1 to 65535" },
+		{ "host:65536", NULL, 0,
+		  "\"65536\" is not a port from 1 to 65535" },
+		{ "host:80x", NULL, 0, "\"80x\" is not a port from 1 to 65535" },
+		{ "host:-1", NULL, 0, "\"-1\" is not a port from 1 to 65535" },
+		{ "host:", NULL, 0, "\"\" is not a port from 1 to 65535" },
+		{ "bad_host:80", NULL, 0,
+		  "\"bad_host\" is not a host name or address" },
+	};
+	struct kefu_config	*cfg;
+	char			*text, *cause, *path, *want;
+	size_t			 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cause = NULL;
+		text = xasprintf("http = {\n\tlisten = \"%s\";\n};\n",
+		    cases[i].listen);
+		cfg = load_text(text, &cause, &path);
+		if (cases[i].host != NULL) {
+			if (cfg == NULL)
+				fail_msg("%s: %s", cases[i].listen, cause);
+			assert_string_equal(cfg->http_listen, cases[i].listen);
+			assert_string_equal(cfg->http_host, cases[i].host);
+			assert_int_equal(cfg->http_port, cases[i].port);
+			config_free(cfg);
+		} else {
+			if (cfg != NULL)
+				fail_msg("%s: loaded", cases[i].listen);
+			want = xasprintf("%s:2: http.listen: %s", path,
+			    cases[i].why);
+			assert_string_equal(cause, want);
+			free(want);
+			free(cause);
+		}
+		free(path);
+		free(text);
+	}
+}
+
+/* Read a whole file into memory; NULL if it cannot be read. */
+static char *
+read_file(const char *path, size_t *size)
+{
+	FILE	*f;
+	char	*buf;
+	long	 len;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (NULL);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	assert_true(len >= 0);
+	rewind(f);
+	buf = xmalloc(len + 1);
+	assert_int_equal(fread(buf, 1, len, f), (size_t)len);
+	buf[len] = '\0';
+	fclose(f);
+	*size = len;
+	return (buf);
+}
+
+/* Generate a document and compare it with (or, KEFU_REGEN=1, write) rel. */
+static void
+check_generated(const char *rel, void (*write)(FILE *))
+{
+	char	*buf = NULL, *path, *old;
+	size_t	 size = 0, old_size = 0;
+	FILE	*f;
+	int	 same;
+
+	f = open_memstream(&buf, &size);
+	assert_non_null(f);
+	write(f);
+	assert_int_equal(fclose(f), 0);
+	assert_true(size > 1000);
+
+	path = src_path(rel);
+	if (getenv("KEFU_REGEN") != NULL &&
+	    strcmp(getenv("KEFU_REGEN"), "1") == 0) {
+		f = fopen(path, "w");
+		if (f == NULL)
+			fail_msg("%s: cannot write", path);
+		assert_int_equal(fwrite(buf, 1, size, f), size);
+		assert_int_equal(fclose(f), 0);
+		print_message("wrote %s\n", path);
+	}
+
+	old = read_file(path, &old_size);
+	same = old != NULL && old_size == size &&
+	    memcmp(old, buf, size) == 0;
+	free(old);
+	free(path);
+	free(buf);
+	if (!same)
+		fail_msg("%s is stale: run KEFU_REGEN=1 tests/unit/test_config "
+		    "(with top_srcdir set to the source tree)", rel);
+}
+
+static void
+test_generated_example(void **state)
+{
+	check_generated("etc/kefu.conf", config_write_example);
+}
+
+static void
+test_generated_man(void **state)
+{
+	check_generated("man/kefu.conf.5", config_write_man);
+}
+
+/*
+ * Uncomment every "# key = default;" line of the example: the result must
+ * load and give exactly the defaults, so the documented defaults are true.
+ */
+static void
+test_example_defaults(void **state)
+{
+	struct kefu_config	*cfg, *def;
+	char			*buf = NULL, *out, *p, *line, *next, *cause;
+	char			*path;
+	size_t			 size = 0, n = 0, len = 0;
+	FILE			*f;
+
+	f = open_memstream(&buf, &size);
+	assert_non_null(f);
+	config_write_example(f);
+	assert_int_equal(fclose(f), 0);
+
+	out = xmalloc(size + 1);
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		p = line + strspn(line, "\t");
+		if (strncmp(p, "# ", 2) == 0 && strstr(p, " = ") != NULL &&
+		    p[strlen(p) - 1] == ';' && strchr(p + 2, ' ') ==
+		    strstr(p, " = ")) {
+			memmove(p, p + 2, strlen(p + 2) + 1);
+			n++;
+		}
+		len += xsnprintf(out + len, size + 1 - len, "%s\n", line);
+	}
+	assert_true(n >= 20);
+
+	cause = NULL;
+	cfg = load_text(out, &cause, &path);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	def = config_default();
+	assert_same_values(cfg, def);
+	config_free(def);
+	config_free(cfg);
+	free(path);
+	free(out);
+	free(buf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_generated_example),
+		cmocka_unit_test(test_generated_man),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_demo),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_error_unknown_top),
+		cmocka_unit_test(test_error_unknown_nested),
+		cmocka_unit_test(test_error_type),
+		cmocka_unit_test(test_error_min),
+		cmocka_unit_test(test_error_max),
+		cmocka_unit_test(test_error_enum),
+		cmocka_unit_test(test_error_listen),
+		cmocka_unit_test(test_error_thresholds),
+		cmocka_unit_test(test_error_syntax),
+		cmocka_unit_test(test_error_more),
+		cmocka_unit_test(test_error_missing),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_example_defaults),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
