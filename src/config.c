@@ -19,11 +19,11 @@
  * directory of the file, so a config can be moved with its data.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@
 enum schema_type {
 	SCHEMA_GROUP,
 	SCHEMA_STRING,
-	SCHEMA_PATH,		/* string; relative to the file's directory */
+	SCHEMA_PATH,		/* string, relative to the file's dir */
 	SCHEMA_LISTEN,		/* string "host:port" or "[v6]:port" */
 	SCHEMA_INT,
 	SCHEMA_BOOL,
@@ -54,20 +54,27 @@ enum schema_type {
 	SCHEMA_CHOICE		/* one of choices, stored as its index */
 };
 
+/*
+ * One setting.  minimum and maximum bound a number; for a string, a
+ * non-zero maximum is its longest length.  default_num holds the default
+ * of an int, a bool or a choice (as an index); default_datadir says that
+ * default_str is under KEFU_DATADIR.  example, if set, is the value
+ * written active in etc/kefu.conf.  A secret's value is never echoed.
+ */
 struct config_schema {
 	const char		 *key;
 	enum schema_type	  type;
 	const char		 *unit;
 	double			  minimum;
-	double			  maximum;	/* for a string: its length */
+	double			  maximum;
 	const char *const	 *choices;
 
 	const char		 *default_str;
-	int			  default_datadir; /* default_str is under it */
-	long long		  default_num;	/* int, bool, choice index */
+	int			  default_datadir;
+	long long		  default_num;
 	double			  default_float;
-	const char		 *example;	/* active value in the demo */
-	int			  secret;	/* never echo the value */
+	const char		 *example;
+	int			  secret;
 
 	size_t			  offset;
 	int			(*check)(const char *, char **);
@@ -387,7 +394,7 @@ static const struct config_schema config_schema[] = {
 struct config_pair {
 	const char	*first;
 	const char	*second;
-	int		 strict;	/* first < second, not first <= second */
+	int		 strict;	/* first < second, not <= */
 };
 
 static const struct config_pair config_pairs[] = {
@@ -435,18 +442,21 @@ config_depth(const char *key)
 	return (n);
 }
 
+/* Where an entry's value lives in a config. */
 static char **
 config_str_field(struct kefu_config *cfg, const struct config_schema *e)
 {
 	return ((char **)((char *)cfg + e->offset));
 }
 
+/* Where an entry's value lives in a config. */
 static int *
 config_int_field(struct kefu_config *cfg, const struct config_schema *e)
 {
 	return ((int *)((char *)cfg + e->offset));
 }
 
+/* Where an entry's value lives in a config. */
 static double *
 config_float_field(struct kefu_config *cfg, const struct config_schema *e)
 {
@@ -810,16 +820,33 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 	return (0);
 }
 
-/* "file:line: key: " for a setting, for errors.  Caller frees. */
+/*
+ * The name of a file the config came from, for errors: libconfig records
+ * an included file by its name relative to the include directory, which
+ * is the directory of the main file.  Caller frees.
+ */
 static char *
-config_where(config_setting_t *s, const char *path, const char *key)
+config_file_name(const char *file, const char *path, const char *dir)
 {
-	const char	*file;
+	if (file == NULL)
+		return (xstrdup(path));
+	if (strcmp(file, path) == 0 || *file == '/')
+		return (xstrdup(file));
+	return (xasprintf("%s/%s", dir, file));
+}
 
-	if ((file = config_setting_source_file(s)) == NULL)
-		file = path;
-	return (xasprintf("%s:%u: %s", file,
-	    (unsigned)config_setting_source_line(s), key));
+/* "file:line: key" for a setting, for errors.  Caller frees. */
+static char *
+config_where(config_setting_t *s, const char *path, const char *dir,
+    const char *key)
+{
+	char	*file, *where;
+
+	file = config_file_name(config_setting_source_file(s), path, dir);
+	where = xasprintf("%s:%u: %s", file,
+	    (unsigned)config_setting_source_line(s), key);
+	free(file);
+	return (where);
 }
 
 /*
@@ -855,7 +882,7 @@ config_walk(struct kefu_config *cfg, config_setting_t *group,
 			rc = config_walk(cfg, s, key, path, dir, cause);
 
 		if (why != NULL) {
-			where = config_where(s, path, key);
+			where = config_where(s, path, dir, key);
 			*cause = xasprintf("%s: %s", where, why);
 			free(where);
 			free(why);
@@ -878,12 +905,11 @@ config_number(struct kefu_config *cfg, const struct config_schema *e)
 /* Check the rules that involve two settings. */
 static int
 config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
-    char **cause)
+    const char *dir, char **cause)
 {
 	const struct config_pair	*p;
 	const struct config_schema	*e1, *e2;
 	config_setting_t		*s;
-	const char			*key;
 	double				 v1, v2;
 	char				*where;
 
@@ -896,18 +922,23 @@ config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
 			continue;
 
 		/* Blame whichever of the two the file sets, first first. */
-		key = p->first;
-		if ((s = config_lookup(lc, key)) == NULL) {
-			key = p->second;
-			s = config_lookup(lc, key);
+		if ((s = config_lookup(lc, p->first)) != NULL) {
+			where = config_where(s, path, dir, p->first);
+			*cause = xasprintf("%s: %.15g is %s %s (%.15g)", where,
+			    v1,
+			    p->strict ? "not less than" : "greater than",
+			    p->second, v2);
+		} else {
+			if ((s = config_lookup(lc, p->second)) != NULL)
+				where = config_where(s, path, dir,
+				    p->second);
+			else
+				where = xasprintf("%s: %s", path, p->second);
+			*cause = xasprintf("%s: %.15g is %s %s (%.15g)", where,
+			    v2,
+			    p->strict ? "not greater than" : "less than",
+			    p->first, v1);
 		}
-		if (s == NULL)
-			where = xasprintf("%s: %s", path, key);
-		else
-			where = config_where(s, path, key);
-		*cause = xasprintf("%s: %s (%g) must be %s %s (%g)", where,
-		    p->first, v1, p->strict ? "less than" : "at most",
-		    p->second, v2);
 		free(where);
 		return (-1);
 	}
@@ -996,12 +1027,17 @@ config_load(const char *path, char **cause)
 	struct kefu_config	*cfg;
 	config_t		 lc;
 	FILE			*f;
-	const char		*file;
-	char			*dir;
+	struct stat		 sb;
+	char			*dir, *file;
 
 	/* libconfig says only "file I/O error": open it first for errno. */
 	if ((f = fopen(path, "r")) == NULL) {
 		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		*cause = xasprintf("%s: %s", path, strerror(EISDIR));
+		fclose(f);
 		return (NULL);
 	}
 	fclose(f);
@@ -1011,10 +1047,10 @@ config_load(const char *path, char **cause)
 	config_init(&lc);
 	config_set_include_dir(&lc, dir);
 	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		if ((file = config_error_file(&lc)) == NULL)
-			file = path;
+		file = config_file_name(config_error_file(&lc), path, dir);
 		*cause = xasprintf("%s:%d: %s", file, config_error_line(&lc),
 		    config_error_text(&lc));
+		free(file);
 		config_destroy(&lc);
 		free(dir);
 		return (NULL);
@@ -1023,7 +1059,8 @@ config_load(const char *path, char **cause)
 	cfg = config_default();
 	cfg->path = xstrdup(path);
 	if (config_walk(cfg, config_root_setting(&lc), "", path, dir,
-	    cause) != 0 || config_check_pairs(cfg, &lc, path, cause) != 0) {
+	    cause) != 0 ||
+	    config_check_pairs(cfg, &lc, path, dir, cause) != 0) {
 		config_free(cfg);
 		cfg = NULL;
 	}
@@ -1437,7 +1474,8 @@ config_write_man(FILE *f)
 	    "and\n"
 	    ".BR kefuctl (1)\n"
 	    "names another.\n"
-	    "The example installed there lists every setting with its "
+	    "The example etc/kefu.conf in kefu's source tree lists every "
+	    "setting with its\n"
 	    "default.\n"
 	    ".SH EXAMPLES\n"
 	    "Listen on every IPv4 address, log the debug lines of the "

@@ -14,14 +14,19 @@
  * nothing about the question), with crude suffix stripping so "shipping",
  * "shipped" and "ships" meet at "ship".  Chinese has no spaces, so a run of
  * Han characters becomes its character bigrams and unigrams, skipping
- * function characters (的, 了, 吗...); a unigram weighs half a bigram.
+ * function characters (的, 了, 吗...) and a few empty words (东西, 问题);
+ * a unigram weighs half a bigram.
  *
  * Score: a cosine between the set of query tokens and the set of a
- * phrasing's tokens, each weighted by its smoothed IDF.  A query token the
- * language never uses gets the lowest IDF: it tells us nothing about which
- * entry is meant and only dilutes the match a little, which keeps long,
- * chatty questions answerable.  An entry scores the best of its phrasings,
- * so adding keyword phrases never dilutes the question.
+ * phrasing's tokens, each weighted by its smoothed IDF, times the square
+ * root of how much of the phrasing (by weight) the query covers, so that
+ * one shared word with a two-word keyword ("new timer" against "new
+ * account") is not mistaken for a match.  A query token the language never
+ * uses gets a modest fixed weight: it says nothing about which entry is
+ * meant, but a question made mostly of unknown words is probably about
+ * something else.  An entry scores the best of its phrasings, so adding
+ * keyword phrases never dilutes the question.  The constants were tuned on
+ * the dev splits of the Bitext and CLINC150 data sets (docs/engine.md).
  */
 #include <errno.h>
 #include <math.h>
@@ -38,7 +43,8 @@
 
 #define FAQ_MAX_FILE	(4 * 1024 * 1024)
 #define FAQ_UNI_FACTOR	0.5	/* a Han unigram weighs half a bigram */
-#define FAQ_UNKNOWN_IDF	1.0	/* a query token no entry uses */
+#define FAQ_UNKNOWN_IDF	2.0	/* a query token no entry uses */
+#define FAQ_COVER_EXP	0.5	/* weight of covering the whole phrasing */
 #define FAQ_MAX_WORD	64	/* longer "words" are split */
 
 struct faq_term {
@@ -73,26 +79,36 @@ struct faq {
 
 /* Words too common to say anything about the question. */
 static const char *faq_stop_words[] = {
-	"a", "about", "again", "all", "already", "also", "am", "an", "and",
-	"any", "anything", "are", "as", "at", "be", "been", "being", "but",
-	"by", "can", "could", "dear", "did", "didn", "do", "does", "doesn",
-	"don", "for", "from", "had", "has", "have", "he", "hello", "help",
-	"her", "here", "hey", "hi", "him", "his", "how", "i", "if", "im",
-	"in", "into", "is", "isn", "it", "its", "ive", "just", "kindly",
-	"know", "let", "like", "ll", "me", "might", "mine", "must", "my",
-	"need", "of", "ok", "okay", "on", "or", "our", "please", "pls",
-	"re", "she", "should", "so", "some", "someone", "something", "still",
-	"than", "thank", "thanks", "that", "the", "their", "them", "then",
-	"there", "these", "they", "this", "those", "to", "us", "ve", "very",
-	"wanna", "want", "was", "wasn", "we", "were", "what", "which", "who",
-	"whom", "why", "will", "with", "won", "would", "you", "your"
+	"a", "able", "about", "again", "all", "already", "also", "am", "an",
+	"and", "any", "anything", "are", "as", "assistance", "at", "be",
+	"been", "being", "but", "by", "can", "check", "could", "create",
+	"dear", "did", "didn", "do", "does", "doesn", "don", "find", "for",
+	"from", "get", "give", "go", "got", "had", "has", "have", "he",
+	"hello", "help", "her", "here", "hey", "hi", "him", "his", "how",
+	"i", "if", "im", "in", "into", "is", "isn", "it", "its", "ive",
+	"just", "kindly", "know", "let", "like", "ll", "make", "me", "might",
+	"mine", "must", "my", "need", "of", "ok", "okay", "on", "or", "our",
+	"please", "pls", "possible", "re", "see", "set", "she", "should",
+	"show", "so", "some", "someone", "something", "start", "still",
+	"take", "tell", "than", "thank", "thanks", "that", "the", "their",
+	"them", "then", "there", "these", "they", "this", "those", "to",
+	"try", "trying", "up", "us", "use", "ve", "very", "wanna", "want",
+	"was", "wasn", "way", "we", "were", "what", "which", "who", "whom",
+	"why", "will", "with", "won", "would", "you", "your"
 };
 
 /* Chinese function characters: no unigram, and no bigram through them. */
 static const char faq_stop_han[] =
     "我你您他她它们的了吗呢吧啊呀哦嗯么是在有和与就都也还要想请问"
     "这那怎什能可以会得着过把被给让很好个一些哪呐啦嘛哈呵喂该如何"
-    "样帮麻烦";
+    "样帮麻烦用";
+
+/* Common Chinese words that say nothing about the question: no bigram. */
+static const char *faq_stop_bigrams[] = {
+	"一下", "一直", "为什", "但是", "没有", "东西", "今天", "现在",
+	"然后", "就是", "已经", "时候", "昨天", "有点", "知道", "问题",
+	"需要", "还是"
+};
 
 /* Compare two strings through pointers, for qsort and bsearch. */
 static int
@@ -314,11 +330,25 @@ faq_flush_word(struct faq_tokens *t, char *word, size_t len)
 	faq_tokens_add(t, word, strlen(word));
 }
 
+/* Whether a Han bigram is too common to use. */
+static int
+faq_is_stop_bigram(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof faq_stop_bigrams / sizeof faq_stop_bigrams[0];
+	    i++) {
+		if (strcmp(s, faq_stop_bigrams[i]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* Finish a run of Han characters: its unigrams and bigrams. */
 static void
 faq_flush_han(struct faq_tokens *t, const int *run, size_t n)
 {
-	utf8proc_uint8_t	buf[8];
+	utf8proc_uint8_t	buf[16];
 	utf8proc_ssize_t	a, b;
 	size_t			i;
 
@@ -329,7 +359,10 @@ faq_flush_han(struct faq_tokens *t, const int *run, size_t n)
 		faq_tokens_add(t, (char *)buf, (size_t)a);
 		if (i + 1 < n && !faq_is_stop_han(run[i + 1])) {
 			b = utf8proc_encode_char(run[i + 1], buf + a);
-			faq_tokens_add(t, (char *)buf, (size_t)(a + b));
+			buf[a + b] = '\0';
+			if (!faq_is_stop_bigram((char *)buf))
+				faq_tokens_add(t, (char *)buf,
+				    (size_t)(a + b));
 		}
 	}
 }
@@ -616,9 +649,14 @@ faq_read_file(const char *path, char **cause)
 		*cause = xasprintf("%s: %s", path, strerror(errno));
 		return (NULL);
 	}
-	if (fstat(fileno(f), &sb) != 0 || sb.st_size > FAQ_MAX_FILE) {
-		*cause = xasprintf("%s: %s", path, sb.st_size > FAQ_MAX_FILE ?
-		    "file too large" : strerror(errno));
+	if (fstat(fileno(f), &sb) != 0) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		fclose(f);
+		return (NULL);
+	}
+	if (sb.st_size > FAQ_MAX_FILE) {
+		*cause = xasprintf("%s: larger than %d bytes", path,
+		    FAQ_MAX_FILE);
 		fclose(f);
 		return (NULL);
 	}
@@ -669,7 +707,9 @@ static int
 faq_load_entry(struct faq *faq, struct json_object *o, struct faq_entry *e,
     char **cause)
 {
-	static const char	*keys[] = { "id", "lang", "question", "answer" };
+	static const char	*keys[] = {
+		"id", "lang", "question", "answer"
+	};
 	struct json_object	*kw, *v;
 	const char		*s[4];
 	size_t			 i, n;
@@ -907,7 +947,8 @@ faq_search(const struct faq *faq, const char *lang, const char *text,
 		}
 		if (dot == 0 || ph->norm == 0 || qnorm == 0)
 			continue;
-		score = dot / (qnorm * ph->norm);
+		score = dot / (qnorm * ph->norm) *
+		    pow(dot / (ph->norm * ph->norm), FAQ_COVER_EXP);
 		if (score > 1)
 			score = 1;
 		if (score > best[ph->entry])

@@ -30,6 +30,7 @@
 
 	var VERSION = '1';
 	var MAX_TEXT = 4096;		/* code points, per the protocol */
+	var MAX_FRAME = 16384;		/* bytes: the least a server accepts */
 	var MAX_HISTORY = 200;		/* stored transcript entries */
 	var BACKOFF_MIN = 500;		/* ms */
 	var BACKOFF_MAX = 30000;
@@ -204,6 +205,15 @@
 		return Array.from(s).length;
 	}
 
+	/* The size in UTF-8 of the frame that would carry text and value. */
+	function frameBytes(text, value) {
+		var f = JSON.stringify({
+			type: 'message', id: 'c' + randomId(29), text: text,
+			value: value == null ? undefined : String(value)
+		});
+		return new TextEncoder().encode(f).length;
+	}
+
 	function el(tag, cls, text) {
 		var e = document.createElement(tag);
 
@@ -239,7 +249,17 @@
 
 	/* --- stored state ------------------------------------------------- */
 
-	var storeKey = 'kefu.v1:' + url;
+	/*
+	 * A signed-in customer's conversation is stored apart from the
+	 * guest's: they are different conversations on the server, with
+	 * their own seqs, and a shared computer must not show one to the
+	 * other.
+	 */
+	function keyFor(ident) {
+		return 'kefu.v1:' + url + (ident ? '#u:' + ident.user : '');
+	}
+
+	var storeKey = keyFor(identity);
 	var memoryStore = null;		/* when localStorage is unavailable */
 
 	/*
@@ -553,13 +573,18 @@
 	}
 
 	function onReady(f) {
-		if (typeof f.visitor === 'string' &&
+		/* With an identity, "visitor" names the signed-in user. */
+		if (!identity && typeof f.visitor === 'string' &&
 		    /^[A-Za-z0-9_-]{1,64}$/.test(f.visitor))
 			state.visitor = f.visitor;
 		if (typeof f.seq === 'number' && f.seq < state.last_seq) {
-			/* The server lost our history: start a new epoch. */
+			/*
+			 * The server has fewer messages than we saw (its
+			 * store was replaced): it replays from seq 1, which
+			 * starts a new epoch here.
+			 */
 			state.epoch++;
-			state.last_seq = f.seq;
+			state.last_seq = 0;
 		}
 		persist();
 		ready = true;
@@ -643,18 +668,29 @@
 		switch (code) {
 		case 'rate_limited':
 		case 'unavailable':
-			/* Not processed: keep it and send it again later. */
+			showNotice(t('err_' + code));
+			if (!ready) {
+				/* The hello itself failed: start over. */
+				dropConnection();
+				break;
+			}
+			/*
+			 * Not processed: send it again later.  Without an
+			 * id any unacked message may be the one; resending
+			 * one that was stored only earns a duplicate ack.
+			 */
 			if (h)
 				delete sentOn[h.id];
-			showNotice(t('err_' + code));
+			else
+				sentOn = {};
 			clearTimeout(retryTimer);
 			retryTimer = setTimeout(flush, retryDelay +
 			    Math.random() * retryDelay / 2);
 			retryDelay = Math.min(BACKOFF_MAX, retryDelay * 2);
 			break;
 		case 'bad_identity':
-			identity = null;
 			showNotice(t('err_bad_identity'));
+			becomeGuest();
 			dropConnection();
 			break;
 		case 'not_ready':
@@ -671,14 +707,47 @@
 			    'err_rejected'));
 			break;
 		default:
+			/* Unknown: for a message, as unavailable; else log. */
 			if (window.console && console.warn) {
 				console.warn('kefu: server error', code,
 				    f.message);
 			}
-			if (h)
+			if (h) {
+				delete sentOn[h.id];
 				showNotice(t('err_generic'));
+				clearTimeout(retryTimer);
+				retryTimer = setTimeout(flush, retryDelay);
+				retryDelay = Math.min(BACKOFF_MAX,
+				    retryDelay * 2);
+			}
 			break;
 		}
+	}
+
+	/*
+	 * The signature was refused: carry on as a guest, taking along what
+	 * the customer wrote and is not yet stored, so it is not lost.
+	 */
+	function becomeGuest() {
+		var carry = pendingEntries();
+
+		if (!identity)
+			return;
+		state.history = state.history.filter(function (h) {
+			return carry.indexOf(h) === -1;
+		});
+		persist();
+		identity = null;
+		storeKey = keyFor(null);
+		state = readStored() || emptyState();
+		carry.forEach(function (h) {
+			if (!findPending(h.id))
+				state.history.push(h);
+		});
+		sentOn = {};
+		persist();
+		clearLog();
+		renderMessages();
 	}
 
 	function pendingEntries() {
@@ -707,7 +776,8 @@
 		text = typeof text === 'string' ? text.trim() : '';
 		if (text === '' && value == null)
 			return null;
-		if (codePoints(text) > MAX_TEXT) {
+		if (codePoints(text) > MAX_TEXT || frameBytes(text, value) >
+		    MAX_FRAME) {
 			showNotice(t('err_too_long'));
 			return null;
 		}
@@ -732,6 +802,7 @@
 
 	var ui = {};
 	var nodes = {};			/* entry key -> element */
+	var shadow = null;		/* the widget's shadow root */
 
 	function isOpen() {
 		return !!(ui.panel && !ui.panel.hidden);
@@ -881,8 +952,25 @@
 		css.addEventListener('load', show);
 		css.addEventListener('error', show);
 		setTimeout(show, 3000);
-		(document.head || document.documentElement).appendChild(css);
-		document.body.appendChild(root);
+		/*
+		 * A shadow root keeps the shop's styles out of the widget
+		 * and ours out of the shop; theming still works through
+		 * the inherited --kefu-* custom properties.
+		 */
+		var host = el('div', 'kefu-host');
+		host.id = 'kefu-widget';
+		shadow = host.attachShadow ? host.attachShadow({
+			mode: 'open'
+		}) : null;
+		if (shadow) {
+			shadow.appendChild(css);
+			shadow.appendChild(root);
+		} else {
+			(document.head || document.documentElement).
+			    appendChild(css);
+			host.appendChild(root);
+		}
+		document.body.appendChild(host);
 
 		applyStrings();
 		renderMessages();
@@ -925,13 +1013,17 @@
 		ui.sendBtn.setAttribute('aria-label', t('send'));
 		ui.sendBtn.title = t('send');
 		/* Entries carry translated labels: rebuild them. */
+		clearLog();
+		renderMessages();
+		renderConn();
+		renderBadge();
+	}
+
+	function clearLog() {
 		Object.keys(nodes).forEach(function (k) {
 			nodes[k].remove();
 		});
 		nodes = {};
-		renderMessages();
-		renderConn();
-		renderBadge();
 	}
 
 	function renderConn() {
@@ -1112,7 +1204,8 @@
 	function close() {
 		if (!ui.panel)
 			return;
-		var hadFocus = ui.panel.contains(document.activeElement);
+		var hadFocus = ui.panel.contains((shadow || document).
+		    activeElement);
 		ui.panel.hidden = true;
 		ui.root.classList.remove('kefu-is-open');
 		ui.launcher.setAttribute('aria-expanded', 'false');

@@ -12,6 +12,10 @@
  * directory).  Data (web/, templates/, etc/demo/faq.json) comes from the
  * source tree: $top_srcdir, else the repository this file is in.
  *
+ * $KEFU_TEST_CONFIG, a JSON object of settings ({"log.level": "debug"}), is
+ * merged over every test's own, for debugging; $KEFU_KEEP keeps the
+ * temporary directory.
+ *
  * connectWs(url) opens a WebSocket (ws package) that collects every frame
  * and can wait for one matching a predicate.  Nothing here sleeps for a
  * fixed time: it polls for a condition until a deadline.
@@ -419,8 +423,12 @@ export async function startKefud(overrides = {}, opts = {}) {
 	/* The free port can be taken between looking and binding: retry. */
 	for (let tries = 0; tries < 3; tries++) {
 		const port = await freePort();
-		const settings = deepMerge(baseSettings(port, dir),
+		let settings = deepMerge(baseSettings(port, dir),
 		    expandDotted(overrides));
+		if (process.env.KEFU_TEST_CONFIG) {
+			settings = deepMerge(settings, expandDotted(JSON.parse(
+			    process.env.KEFU_TEST_CONFIG)));
+		}
 		const k = new Kefud({
 			bin, dir, settings, port, startTimeout,
 			env: opts.env ?? {}, args: opts.args ?? []

@@ -351,8 +351,7 @@ static void
 test_error_thresholds(void **state)
 {
 	expect_error("bad-thresholds.conf", 5, "engine.confirm_threshold",
-	    "engine.confirm_threshold (0.6) must be at most "
-	    "engine.answer_threshold (0.4)");
+	    "0.6 is greater than engine.answer_threshold (0.4)");
 }
 
 static void
@@ -368,7 +367,8 @@ test_error_more(void **state)
 		const char	*text;
 		const char	*want;	/* after "file:" */
 	} cases[] = {
-		{ "http = 5;\n", "1: http: expected a group, found an integer" },
+		{ "http = 5;\n",
+		  "1: http: expected a group, found an integer" },
 		{ "log = { level = [\"info\"]; };\n",
 		  "1: log.level: expected a string, found an array" },
 		{ "engine = { answer_threshold = \"high\"; };\n",
@@ -389,12 +389,18 @@ test_error_more(void **state)
 		  "1: engine.default_lang: \"fr\" is not one of en, zh-CN" },
 		{ "channels = { websocket = {\n ping_interval = 60;\n"
 		  " idle_timeout = 60; }; };\n",
-		  "2: channels.websocket.ping_interval: "
-		  "channels.websocket.ping_interval (60) must be less than "
+		  "2: channels.websocket.ping_interval: 60 is not less than "
 		  "channels.websocket.idle_timeout (60)" },
+		{ "channels = { websocket = {\n idle_timeout = 30; }; };\n",
+		  "2: channels.websocket.idle_timeout: 30 is not greater than "
+		  "channels.websocket.ping_interval (30)" },
+		{ "delivery = {\n retry_base = 3600000;\n"
+		  " retry_max = 3599999; };\n",
+		  "2: delivery.retry_base: 3600000 is greater than "
+		  "delivery.retry_max (3599999)" },
 		{ "delivery = {\n retry_max = 500; };\n",
-		  "2: delivery.retry_max: delivery.retry_base (1000) must be "
-		  "at most delivery.retry_max (500)" },
+		  "2: delivery.retry_max: 500 is less than "
+		  "delivery.retry_base (1000)" },
 	};
 	struct kefu_config	*cfg;
 	char			*cause, *path, *want, *text;
@@ -431,16 +437,42 @@ test_error_more(void **state)
 }
 
 static void
+test_error_include(void **state)
+{
+	struct kefu_config	*cfg;
+	char			*path, *cause = NULL, *want;
+
+	path = src_path("tests/data/config/bad-include.conf");
+	cfg = config_load(path, &cause);
+	assert_null(cfg);
+	want = real_path("tests/data/config", "/include/bad-level.conf:3: "
+	    "log.level: \"loud\" is not one of error, warn, info, debug");
+	assert_string_equal(cause, want);
+	free(want);
+	free(cause);
+	free(path);
+}
+
+static void
 test_error_missing(void **state)
 {
 	struct kefu_config	*cfg;
-	char			*cause = NULL;
+	char			*cause = NULL, *path, *want;
 
 	cfg = config_load("/nonexistent/kefu.conf", &cause);
 	assert_null(cfg);
 	assert_string_equal(cause,
 	    "/nonexistent/kefu.conf: No such file or directory");
 	free(cause);
+
+	cause = NULL;
+	path = src_path("tests/data/config");
+	assert_null(config_load(path, &cause));
+	want = xasprintf("%s: Is a directory", path);
+	assert_string_equal(cause, want);
+	free(want);
+	free(cause);
+	free(path);
 }
 
 static void
@@ -472,7 +504,8 @@ test_listen(void **state)
 		{ "host:0", NULL, 0, "\"0\" is not a port from 1 to 65535" },
 		{ "host:65536", NULL, 0,
 		  "\"65536\" is not a port from 1 to 65535" },
-		{ "host:80x", NULL, 0, "\"80x\" is not a port from 1 to 65535" },
+		{ "host:80x", NULL, 0,
+		  "\"80x\" is not a port from 1 to 65535" },
 		{ "host:-1", NULL, 0, "\"-1\" is not a port from 1 to 65535" },
 		{ "host:", NULL, 0, "\"\" is not a port from 1 to 65535" },
 		{ "bad_host:80", NULL, 0,
@@ -645,6 +678,7 @@ main(void)
 		cmocka_unit_test(test_error_thresholds),
 		cmocka_unit_test(test_error_syntax),
 		cmocka_unit_test(test_error_more),
+		cmocka_unit_test(test_error_include),
 		cmocka_unit_test(test_error_missing),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_example_defaults),
