@@ -148,6 +148,25 @@ ws_conn_release(struct ws_conn *c)
 	c->rxlen = c->rxcap = 0;
 }
 
+/* Double the ring (idle connections keep a small one), up to queue_max. */
+static void
+ws_queue_grow(struct ws_conn *c)
+{
+	size_t		 nsize, i;
+	struct ws_frame	*nq;
+
+	nsize = c->qsize == 0 ? 4 : c->qsize * 2;
+	if (nsize > (size_t)kefu->cfg->ws_queue_max)
+		nsize = (size_t)kefu->cfg->ws_queue_max;
+	nq = xcalloc(nsize, sizeof *nq);
+	for (i = 0; i < c->qlen; i++)
+		nq[i] = c->q[(c->qhead + i) % c->qsize];
+	free(c->q);
+	c->q = nq;
+	c->qsize = nsize;
+	c->qhead = 0;
+}
+
 /* Queue a frame; a full queue closes the connection (the client replays). */
 static void
 ws_queue(struct ws_conn *c, const char *text)
@@ -157,10 +176,8 @@ ws_queue(struct ws_conn *c, const char *text)
 
 	if (c->wsi == NULL || c->overflow)
 		return;
-	if (c->q == NULL) {
-		c->qsize = (size_t)kefu->cfg->ws_queue_max;
-		c->q = xcalloc(c->qsize, sizeof *c->q);
-	}
+	if (c->qlen == c->qsize && c->qsize < (size_t)kefu->cfg->ws_queue_max)
+		ws_queue_grow(c);
 	if (c->qlen == c->qsize) {
 		log_warnx("websocket", "msg=\"send queue full, closing\" "
 		    "contact=%lld", (long long)c->contact_id);
@@ -173,7 +190,7 @@ ws_queue(struct ws_conn *c, const char *text)
 	memcpy(f->buf + LWS_PRE, text, len);
 	f->len = len;
 	c->qlen++;
-	if (c->qlen > c->qsize / 2 && !c->rx_paused) {
+	if (c->qlen > (size_t)kefu->cfg->ws_queue_max / 2 && !c->rx_paused) {
 		lws_rx_flow_control(c->wsi, 0);
 		c->rx_paused = 1;
 	}
@@ -277,7 +294,7 @@ ws_writeable(struct ws_conn *c)
 	c->qlen--;
 	if (n < (int)f->len)
 		return (-1);
-	if (c->rx_paused && c->qlen <= c->qsize / 4) {
+	if (c->rx_paused && c->qlen <= (size_t)kefu->cfg->ws_queue_max / 4) {
 		lws_rx_flow_control(c->wsi, 1);
 		c->rx_paused = 0;
 	}
@@ -722,7 +739,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols ws_protocol = {
-	"kefu-widget", ws_callback, sizeof(struct ws_session), 4096, 0, NULL,
+	"kefu-widget", ws_callback, sizeof(struct ws_session), 1024, 0, NULL,
 	0
 };
 

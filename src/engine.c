@@ -46,7 +46,8 @@
 /* Templates every language directory must have. */
 static const char *engine_required[] = {
 	"welcome", "confirm", "solve", "follow_up", "fallback", "handoff",
-	"after_hours", "csat", "thanks", "handback", "offer", "anything_else"
+	"after_hours", "csat", "thanks", "handback", "offer", "anything_else",
+	"acknowledge"
 };
 
 /* The stages a state may rest in. */
@@ -1548,6 +1549,16 @@ engine_is_answer_text(struct engine_run *r)
 	    engine_rating(ns) != 0);
 }
 
+/* Whether typed text is only "thanks" or "ok", which needs no answer. */
+static int
+engine_is_ack(struct engine_run *r)
+{
+	const char	*s = r->spaced, *ns = r->nospace;
+
+	return (engine_says(s, ns, engine_yes, NITEMS(engine_yes)) ||
+	    engine_says(s, ns, engine_helped, NITEMS(engine_helped)));
+}
+
 /* Han characters mean Chinese, Latin letters English; else keep. */
 static void
 engine_detect_lang(struct engine_run *r)
@@ -1592,7 +1603,7 @@ engine_on_message(struct engine_run *r)
 	if (fresh) {
 		state_reset(st);
 		engine_say(r, "welcome");
-		if (greeting) {
+		if (greeting || (value == NULL && engine_is_ack(r))) {
 			engine_intent(r, "greeting", 1);
 			return;
 		}
@@ -1621,6 +1632,12 @@ engine_on_message(struct engine_run *r)
 		engine_unanswered(r);
 		return;
 	}
+	if (engine_is_ack(r)) {
+		/* "Thanks", "ok": polite, and not a failure. */
+		engine_intent(r, "thanks", 1);
+		engine_say(r, "acknowledge");
+		return;
+	}
 	engine_question(r);
 }
 
@@ -1630,7 +1647,11 @@ engine_status(const char *stage)
 {
 	if (strcmp(stage, "handoff") == 0)
 		return ("pending");
-	if (strcmp(stage, "csat") == 0 || strcmp(stage, "resolved") == 0)
+	/*
+	 * While the rating is asked for, the conversation stays open so that
+	 * the answer reaches it; it resolves with the rating.
+	 */
+	if (strcmp(stage, "resolved") == 0)
 		return ("resolved");
 	return ("bot");
 }
