@@ -68,8 +68,7 @@ struct ws_conn {
 	unsigned char	*rx;		/* message being assembled */
 	size_t		 rxlen, rxcap;
 	int		 discard;	/* skip the rest of this message */
-	int		 close_later;	/* close code once it is skipped */
-	int		 close_code;	/* close after the queue drains */
+	int		 too_large;	/* close once the frame is skipped */
 
 	double		 tokens;	/* rate limit bucket */
 	int64_t		 refill_at;
@@ -268,6 +267,7 @@ ws_writeable(struct ws_conn *c)
 	int		 n;
 
 	if (c->overflow) {
+		/* From here lws 4.1 drops the socket without a close frame. */
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		    (unsigned char *)"send queue full", 15);
 		return (-1);
@@ -278,14 +278,8 @@ ws_writeable(struct ws_conn *c)
 		    c->sent_seq, c->want_seq, ws_queue_message, c) == -1)
 			return (-1);
 	}
-	if (c->qlen == 0) {
-		if (c->close_code != 0) {
-			lws_close_reason(c->wsi,
-			    (enum lws_close_status)c->close_code, NULL, 0);
-			return (-1);
-		}
+	if (c->qlen == 0)
 		return (0);
-	}
 	f = &c->q[c->qhead];
 	n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
 	free(f->buf);
@@ -298,7 +292,7 @@ ws_writeable(struct ws_conn *c)
 		lws_rx_flow_control(c->wsi, 1);
 		c->rx_paused = 0;
 	}
-	if (c->qlen > 0 || c->close_code != 0 ||
+	if (c->qlen > 0 ||
 	    (c->state == WS_READY && c->want_seq > c->sent_seq))
 		lws_callback_on_writable(c->wsi);
 	return (0);
@@ -594,8 +588,13 @@ ws_on_frame(struct ws_conn *c, const unsigned char *buf, size_t len)
 		return;
 	}
 	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "type", &t) ||
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		ws_send_error(c, "bad_json", "frame is not one JSON object",
+		    NULL);
+		return;
+	}
+	if (!json_object_object_get_ex(o, "type", &t) ||
 	    !json_object_is_type(t, json_type_string)) {
 		json_object_put(o);
 		ws_send_error(c, "bad_request", "frame needs a string \"type\"",
@@ -616,8 +615,34 @@ ws_on_frame(struct ws_conn *c, const unsigned char *buf, size_t len)
 	json_object_put(o);
 }
 
+/*
+ * Refuse an oversized frame: the error frame, then close with 1009.  This
+ * is the one write outside the writeable callback: lws sends a close frame
+ * only when the close starts from the receive callback, and what is queued
+ * would be dropped by the close anyway (the client resends what is not
+ * acked).
+ */
+static int
+ws_refuse_too_large(struct ws_conn *c, struct lws *wsi)
+{
+	const char	*err = "{\"type\":\"error\",\"code\":\"too_large\","
+			    "\"message\":\"frame exceeds the size limit\"}";
+	unsigned char	 buf[LWS_PRE + 128];
+	size_t		 len = strlen(err);
+
+	memcpy(buf + LWS_PRE, err, len);
+	lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT);
+	metrics_inc("kefu_ws_errors_total", "code=\"too_large\"");
+	log_info("websocket", "msg=\"frame too large, closing\" "
+	    "contact=%lld limit=%d", (long long)c->contact_id,
+	    kefu->cfg->ws_max_frame);
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+	    (unsigned char *)"frame too large", 15);
+	return (-1);
+}
+
 /* Collect a message's fragments, refusing anything over max_frame. */
-static void
+static int
 ws_receive(struct ws_conn *c, struct lws *wsi, const void *in, size_t len)
 {
 	size_t	 max = (size_t)kefu->cfg->ws_max_frame;
@@ -628,34 +653,29 @@ ws_receive(struct ws_conn *c, struct lws *wsi, const void *in, size_t len)
 	if (lws_is_first_fragment(wsi) && c->rxlen == 0)
 		c->discard = 0;
 	if (c->discard) {
-		if (final)
+		if (final) {
 			c->discard = 0;
-		if (final && c->close_later != 0) {
 			/* Closing with unread data would reset the socket. */
-			c->close_code = c->close_later;
-			lws_callback_on_writable(wsi);
+			if (c->too_large)
+				return (ws_refuse_too_large(c, wsi));
 		}
-		return;
+		return (0);
 	}
 	if (lws_frame_is_binary(wsi)) {
 		c->rxlen = 0;
 		c->discard = !final;
 		ws_send_error(c, "bad_frame", "binary frames are not accepted",
 		    NULL);
-		return;
+		return (0);
 	}
 	/* Check the size before allocating anything for it. */
 	if (c->rxlen + len + remaining > max) {
 		c->rxlen = 0;
-		c->discard = !final;
-		ws_send_error(c, "too_large", "frame exceeds the size limit",
-		    NULL);
-		if (final) {
-			c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-			lws_callback_on_writable(wsi);
-		} else
-			c->close_later = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-		return;
+		c->too_large = 1;
+		if (final)
+			return (ws_refuse_too_large(c, wsi));
+		c->discard = 1;
+		return (0);
 	}
 	if (c->rxlen + len + remaining > c->rxcap) {
 		c->rxcap = c->rxlen + len + remaining;
@@ -664,7 +684,7 @@ ws_receive(struct ws_conn *c, struct lws *wsi, const void *in, size_t len)
 	memcpy(c->rx + c->rxlen, in, len);
 	c->rxlen += len;
 	if (!final)
-		return;
+		return (0);
 	ws_on_frame(c, c->rx, c->rxlen);
 	c->rxlen = 0;
 	if (c->rxcap > 4096) {
@@ -672,6 +692,7 @@ ws_receive(struct ws_conn *c, struct lws *wsi, const void *in, size_t len)
 		c->rx = NULL;
 		c->rxcap = 0;
 	}
+	return (0);
 }
 
 /* Is this upgrade for our path, and is there room for it? */
@@ -713,8 +734,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		metrics_set("kefu_ws_connections", NULL, ws_count);
 		break;
 	case LWS_CALLBACK_RECEIVE:
-		if (s->c != NULL && s->c->close_code == 0)
-			ws_receive(s->c, wsi, in, len);
+		if (s->c != NULL)
+			return (ws_receive(s->c, wsi, in, len));
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (s->c != NULL)

@@ -6,6 +6,7 @@
  * templates and the FAQ.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,14 @@ main(int argc, char **argv)
 	log_set_level(kefu->cfg->log_level);
 	log_set_debug(kefu->cfg->log_debug);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * SQLite frees and re-allocates its statement journals on every
+	 * insert; with glibc's default trim threshold each free returns
+	 * memory to the kernel and the next insert faults it back in
+	 * (docs/performance.md).  Keep a modest pad instead.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
 
 	if (store_open(kefu->cfg->store_path, kefu->cfg->store_synchronous_full,
 	    kefu->cfg->store_busy_timeout_ms, &kefu->store, &cause) != 0)

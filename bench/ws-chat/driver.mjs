@@ -273,6 +273,8 @@ for (const s of scenarios) {
 	for (let r = 0; r < args.runs; r++) {
 		const res = s.kind === 'idle' ? await runIdle(s) :
 		    await runLoad(s);
+		/* Other work on the machine shows up here. */
+		res.loadavg1 = os.loadavg()[0];
 		results[s.name].push(res);
 		console.error(`${s.name} run ${r + 1}: ${JSON.stringify(res)}`);
 		const up = s.kind === 'idle' ? res.open : res.ready;
@@ -317,6 +319,8 @@ for (const s of scenarios) {
 		    0));
 		out.push(row('kefud RSS after (KiB)', s.name, 'kefud_rss_kib',
 		    0));
+		out.push(row('load average (1 min) after', s.name, 'loadavg1',
+		    2));
 	}
 }
 if (results['idle-1k'] && results['idle-10k']) {

@@ -107,6 +107,7 @@ static uint64_t			 nwindow_done;
 static double			*lat;
 static size_t			 nlat, lat_size;
 
+/* Monotonic time in milliseconds. */
 static double
 now_ms(void)
 {
@@ -127,6 +128,7 @@ cpu_seconds(void)
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 }
 
+/* Record one latency sample. */
 static void
 lat_add(double ms)
 {
@@ -140,6 +142,7 @@ lat_add(double ms)
 	lat[nlat++] = ms;
 }
 
+/* qsort comparator for doubles. */
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -296,6 +299,7 @@ conn_frame(struct conn *c, const char *buf, size_t len)
 	json_object_put(o);
 }
 
+/* The client protocol callback: one per connection event. */
 static int
 client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -395,6 +399,7 @@ send_due(double now)
 	}
 }
 
+/* Print the result line. */
 static void
 finish(void)
 {
@@ -421,6 +426,7 @@ finish(void)
 	fflush(stdout);
 }
 
+/* Print the result and let the loop wind down. */
 static void
 stop(void)
 {
@@ -435,12 +441,14 @@ stop(void)
 	lws_context_destroy(ctx);
 }
 
+/* SIGTERM or SIGINT: stop now. */
 static void
 on_signal(uv_signal_t *h, int signo)
 {
 	stop();
 }
 
+/* Every millisecond: connect, send what is due, notice the end. */
 static void
 on_tick(uv_timer_t *h)
 {
@@ -476,16 +484,18 @@ on_tick(uv_timer_t *h)
 	}
 }
 
+/* Print the usage and exit with status. */
 static void __attribute__((noreturn))
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status == 0 ? stdout : stderr,
 	    "usage: wsload [-m idle|load] [-n conns] [-r msg/s] [-W warmup_s]\n"
 	    "              [-d duration_s] [-H hold_s] [-p visitor_prefix]\n"
-	    "              [-h host] [-P port] [-u path]\n");
-	exit(1);
+	    "              [-A address] [-P port] [-u path] [-h]\n");
+	exit(status);
 }
 
+/* Parse a non-negative number option. */
 static double
 num(const char *s)
 {
@@ -495,7 +505,7 @@ num(const char *s)
 	errno = 0;
 	d = strtod(s, &end);
 	if (errno != 0 || *end != '\0' || d < 0)
-		usage();
+		usage(1);
 	return (d);
 }
 
@@ -506,7 +516,7 @@ main(int argc, char **argv)
 	void					*loops[1];
 	int					 ch, i;
 
-	while ((ch = getopt(argc, argv, "m:n:r:W:d:H:p:h:P:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "m:n:r:W:d:H:p:A:P:u:h")) != -1) {
 		switch (ch) {
 		case 'm':
 			opt.mode = optarg;
@@ -529,7 +539,7 @@ main(int argc, char **argv)
 		case 'p':
 			snprintf(opt.prefix, sizeof opt.prefix, "%s", optarg);
 			break;
-		case 'h':
+		case 'A':
 			opt.host = optarg;
 			break;
 		case 'P':
@@ -538,13 +548,15 @@ main(int argc, char **argv)
 		case 'u':
 			opt.path = optarg;
 			break;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(1);
 		}
 	}
 	if (opt.n < 1 || (strcmp(opt.mode, "idle") != 0 &&
 	    strcmp(opt.mode, "load") != 0))
-		usage();
+		usage(1);
 	if (opt.prefix[0] == '\0')
 		snprintf(opt.prefix, sizeof opt.prefix, "wl%ld-",
 		    (long)getpid());

@@ -186,7 +186,7 @@ class FakeServer {
 	}
 }
 
-describe('widget against a scripted server', () => {
+describe('widget against a scripted server', { timeout: 60000 }, () => {
 	let fake;
 
 	before(async () => {
@@ -651,7 +651,7 @@ async function converse(page, text, timeout = 15000) {
 	return serverEntries(s).filter((h) => h.seq > before.last_seq);
 }
 
-describe('widget on a real kefud', () => {
+describe('widget on a real kefud', { timeout: 120000 }, () => {
 	let k;
 
 	before(async () => {
