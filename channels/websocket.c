@@ -756,7 +756,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	default:
 		break;
 	}
-	return (0);
+	/* As the vhost's default protocol it also sees plain HTTP. */
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
 static const struct lws_protocols ws_protocol = {

@@ -7,7 +7,7 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcurl4-openssl-dev \
 libjson-c-dev libsqlite3-dev libconfig-dev libssl-dev libutf8proc-dev \
 libsodium-dev sqlite3 curl"
-TEST_PKGS="libcmocka-dev chromium"
+TEST_PKGS="libcmocka-dev chromium fonts-wqy-microhei"
 
 pkgs=$BUILD_PKGS
 [ "${1:-build}" = test ] && pkgs="$pkgs $TEST_PKGS"

@@ -20,7 +20,9 @@
  * one whose seq is not above last_seq is dropped, and the transcript is
  * keyed by seq as well.  Message text only ever reaches the page through
  * textContent and text nodes, never through innerHTML.  Several tabs share
- * the stored state and merge it on the "storage" event.
+ * the stored state and merge it on the "storage" event.  The UI lives in a
+ * shadow root under <div id="kefu-widget">, with kefu-widget.css loaded
+ * into it, so the shop's styles and ours never meet.
  */
 (function () {
 	'use strict';

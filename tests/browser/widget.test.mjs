@@ -97,6 +97,13 @@ function activeClass() {
 	return a ? a.className : null;
 }
 
+/* KefuWidget.sync(): everything the server sent so far has arrived. */
+function syncWidget(page, timeout = 10000) {
+	return Promise.race([page.evaluate(() => window.KefuWidget.sync()),
+	    new Promise((resolve, reject) => setTimeout(() => reject(
+	    new Error('KefuWidget.sync() timed out')), timeout).unref())]);
+}
+
 async function openWidget(page) {
 	await page.waitForFunction(() => window.KefuWidget);
 	const launcher = page.locator('.kefu-launcher');
@@ -151,6 +158,10 @@ class FakeServer {
 		this.wss.on('connection', (ws) => {
 			const c = new WsClient(ws);
 			c.openedAt = Date.now();
+			ws.on('message', (d) => {
+				if (/^\{"type":"ping"\}$/.test(d.toString()))
+					ws.send('{"type":"pong"}');
+			});
 			ws.on('close', () => {
 				c.closedAt = Date.now();
 			});
@@ -186,7 +197,7 @@ class FakeServer {
 	}
 }
 
-describe('widget against a scripted server', { timeout: 60000 }, () => {
+describe('widget against a scripted server', { timeout: 300000 }, () => {
 	let fake;
 
 	before(async () => {
@@ -562,7 +573,7 @@ describe('widget against a scripted server', { timeout: 60000 }, () => {
 		await waitWidget(a, (s) => s.last_seq === 1);
 		ca.send({ type: 'message', seq: 1, author: 'agent',
 		    text: 'both of you', ts: Date.now() });
-		await a.evaluate(() => window.KefuWidget.sync());
+		await syncWidget(a);
 		assert.equal(await a.locator('.kefu-msg--agent').count(), 1);
 		assert.equal(await b.locator('.kefu-msg--agent').count(), 1);
 	});
@@ -651,7 +662,7 @@ async function converse(page, text, timeout = 15000) {
 	return serverEntries(s).filter((h) => h.seq > before.last_seq);
 }
 
-describe('widget on a real kefud', { timeout: 120000 }, () => {
+describe('widget on a real kefud', { timeout: 300000 }, () => {
 	let k;
 
 	before(async () => {
@@ -731,7 +742,7 @@ describe('widget on a real kefud', { timeout: 120000 }, () => {
 		const rows = await page.locator('.kefu-msg').allTextContents();
 		await page.reload();
 		await waitWidget(page, (st) => st.conn === 'online' && st.open);
-		await page.evaluate(() => window.KefuWidget.sync());
+		await syncWidget(page);
 		const s2 = await assertNoDuplicates(page);
 		assert.equal(s2.visitor, s.visitor);
 		assert.equal(s2.last_seq, s.last_seq);
@@ -749,7 +760,7 @@ describe('widget on a real kefud', { timeout: 120000 }, () => {
 		await page.reload();
 		await waitWidget(page, (st, a) => st.conn === 'online' &&
 		    st.last_seq === a, s.last_seq);
-		await page.evaluate(() => window.KefuWidget.sync());
+		await syncWidget(page);
 		await assertNoDuplicates(page);
 		assert.equal(await page.locator('.kefu-msg').count(),
 		    rows.length);
