@@ -36,6 +36,7 @@
 #include "faq.h"
 #include "log.h"
 #include "template.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define ENGINE_MAX_TEMPLATE	(64 * 1024)
@@ -339,42 +340,6 @@ tmpl_parse(struct tmpl *t, const char *text, char **cause)
 	return (error ? -1 : 0);
 }
 
-/* Read a file of at most max bytes; NULL with *cause. */
-static char *
-engine_read_file(const char *path, size_t max, char **cause)
-{
-	FILE		*f;
-	struct stat	 sb;
-	char		*buf;
-	size_t		 n;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		return (NULL);
-	}
-	if (fstat(fileno(f), &sb) != 0) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		fclose(f);
-		return (NULL);
-	}
-	if (sb.st_size < 0 || (size_t)sb.st_size > max) {
-		*cause = xasprintf("%s: larger than %zu bytes", path, max);
-		fclose(f);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)sb.st_size + 1);
-	n = fread(buf, 1, (size_t)sb.st_size, f);
-	if (ferror(f)) {
-		*cause = xasprintf("%s: read error", path);
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	return (buf);
-}
-
 /* Load one template file into the set; -1 with *cause. */
 static int
 tmpl_load_file(struct tmpl_set *set, const char *path, const char *lang,
@@ -384,7 +349,7 @@ tmpl_load_file(struct tmpl_set *set, const char *path, const char *lang,
 	char		*text;
 	size_t		 len = strlen(file) - strlen(".mustache");
 
-	if ((text = engine_read_file(path, ENGINE_MAX_TEMPLATE,
+	if ((text = file_read(path, ENGINE_MAX_TEMPLATE,
 	    cause)) == NULL)
 		return (-1);
 	set->v = xreallocarray(set->v, set->n + 1, sizeof *set->v);

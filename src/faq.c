@@ -39,6 +39,7 @@
 #include <utf8proc.h>
 
 #include "faq.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define FAQ_MAX_FILE	(4 * 1024 * 1024)
@@ -636,43 +637,6 @@ faq_member(struct json_object *o, const char *key)
 	return (*s == '\0' ? NULL : s);
 }
 
-/* Read a whole file of at most FAQ_MAX_FILE bytes; NULL with *cause. */
-static char *
-faq_read_file(const char *path, char **cause)
-{
-	FILE		*f;
-	struct stat	 sb;
-	char		*buf;
-	size_t		 n;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		return (NULL);
-	}
-	if (fstat(fileno(f), &sb) != 0) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		fclose(f);
-		return (NULL);
-	}
-	if (sb.st_size > FAQ_MAX_FILE) {
-		*cause = xasprintf("%s: larger than %d bytes", path,
-		    FAQ_MAX_FILE);
-		fclose(f);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)sb.st_size + 1);
-	n = fread(buf, 1, (size_t)sb.st_size, f);
-	if (ferror(f)) {
-		*cause = xasprintf("%s: read error", path);
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	return (buf);
-}
-
 /* Parse JSON text, naming the line of a syntax error. */
 static struct json_object *
 faq_parse(const char *path, const char *text, char **cause)
@@ -770,7 +734,7 @@ faq_load(const char *path, char **cause)
 	char			*text, *why;
 	size_t			 n, i, j;
 
-	if ((text = faq_read_file(path, cause)) == NULL)
+	if ((text = file_read(path, FAQ_MAX_FILE, cause)) == NULL)
 		return (NULL);
 	root = faq_parse(path, text, cause);
 	free(text);

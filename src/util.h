@@ -1,0 +1,13 @@
+/* Small shared helpers. */
+#ifndef KEFU_UTIL_H
+#define KEFU_UTIL_H
+
+#include <stddef.h>
+
+/*
+ * Read a whole file of at most max bytes, NUL-terminated.  Returns it (the
+ * caller frees), or NULL with *cause ("PATH: why", caller frees).
+ */
+char	*file_read(const char *, size_t, char **);
+
+#endif
