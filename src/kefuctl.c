@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "kefuctl.h"
 #include "log.h"
 #include "message.h"
 #include "store.h"
@@ -39,6 +40,9 @@ kefuctl_usage(FILE *f)
 	    "  init                     create or migrate the database\n"
 	    "  conversations [--limit N] list the newest conversations\n"
 	    "  show ID                  print a conversation's transcript\n"
+	    "  nlu import|classify|test the intent model's examples\n"
+	    "  kb import|search         the knowledge base\n"
+	    "  orders import|show       the demo's order table\n"
 	    "  help [command]           help for a command\n"
 	    "Every command takes --help.\n", KEFU_SYSCONFDIR);
 }
@@ -215,6 +219,18 @@ static const struct kefuctl_cmd kefuctl_cmds[] = {
 	{ "show", "ID", "Print one conversation's transcript: every message "
 	  "with its author, time, sequence number and delivery status.",
 	  kefuctl_show },
+	{ "nlu", "import [--replace] FILE.csv | classify | test FILE.csv",
+	  "Manage the intent model's training examples: import a CSV "
+	  "(text,intent[,lang]), classify utterances from stdin (one JSON "
+	  "object per line), or report accuracy, macro-F1 and the most "
+	  "confused intents on a labelled CSV.", kefuctl_nlu },
+	{ "kb", "import FILE | search QUERY", "Import a knowledge-base file "
+	  "(CSV question,answer[,intent][,lang][,tags] or Markdown \"## "
+	  "question\" sections; re-importing replaces the file's entries), "
+	  "or show the ranked matches for a query.", kefuctl_kb },
+	{ "orders", "import FILE.csv | show ORDER_ID", "Manage the built-in "
+	  "order table that serves the demo's order-status action.",
+	  kefuctl_orders },
 	{ "help", "[command]", "Show help for kefuctl or one command.",
 	  kefuctl_help },
 };

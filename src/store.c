@@ -126,7 +126,54 @@ static const char *store_migrations[] = {
 	" type TEXT NOT NULL,"
 	" data TEXT CHECK (data IS NULL OR json_valid(data)),"
 	" created_at INTEGER NOT NULL);"
-	"CREATE INDEX events_conversation ON events (conversation_id, id);"
+	"CREATE INDEX events_conversation ON events (conversation_id, id);",
+
+	/*
+	 * 2: understanding and knowledge.  Training examples for the intent
+	 * model; knowledge-base entries with an FTS5 index over kefu's own
+	 * tokenization (kb.c: CJK bigrams, stemmed words); the demo's order
+	 * table; the engine's stored timers.
+	 */
+	"CREATE TABLE nlu_examples ("
+	" id INTEGER PRIMARY KEY,"
+	" text TEXT NOT NULL,"
+	" intent TEXT NOT NULL,"
+	" lang TEXT,"
+	" source TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX nlu_examples_source ON nlu_examples (source);"
+
+	"CREATE TABLE kb_entries ("
+	" id INTEGER PRIMARY KEY,"
+	" source TEXT NOT NULL,"
+	" question TEXT NOT NULL,"
+	" answer TEXT NOT NULL,"
+	" intent TEXT,"
+	" lang TEXT,"
+	" tags TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX kb_entries_source ON kb_entries (source);"
+	"CREATE VIRTUAL TABLE kb_fts USING fts5 (terms,"
+	" tokenize = 'unicode61 remove_diacritics 0');"
+
+	"CREATE TABLE orders ("
+	" order_id TEXT PRIMARY KEY,"
+	" status TEXT NOT NULL,"
+	" carrier TEXT,"
+	" tracking TEXT,"
+	" eta TEXT,"
+	" items TEXT,"
+	" total TEXT,"
+	" data TEXT CHECK (data IS NULL OR json_valid(data)),"
+	" updated_at INTEGER NOT NULL);"
+
+	"CREATE TABLE timers ("
+	" id INTEGER PRIMARY KEY,"
+	" conversation_id INTEGER NOT NULL REFERENCES conversations (id),"
+	" kind TEXT NOT NULL,"
+	" due_at INTEGER NOT NULL,"
+	" UNIQUE (conversation_id, kind));"
+	"CREATE INDEX timers_due ON timers (due_at);"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -1432,4 +1479,14 @@ store_event_add(struct store *s, int64_t conversation_id, const char *type,
 	bind_text(st, 3, data);
 	sqlite3_bind_int64(st, 4, created_at != 0 ? created_at : now_ms());
 	return (store_exec(s, st, "add event"));
+}
+
+/*
+ * The SQLite handle, for modules that keep their own tables (kb.c, nlu.c):
+ * they prepare their own statements and call store_begin before writing.
+ */
+sqlite3 *
+store_db(struct store *s)
+{
+	return (s->db);
 }

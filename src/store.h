@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 struct conversation {
 	int64_t	 id;
@@ -147,6 +147,10 @@ int	 store_outbox_remove(struct store *, int64_t);
 /* Count an attempt, record its error and set the next due time. */
 int	 store_outbox_retry(struct store *, int64_t, int64_t, const char *);
 int	 store_outbox_depth(struct store *, int64_t *);
+
+struct sqlite3;
+/* The connection, for modules with their own tables (kb, nlu). */
+struct sqlite3	*store_db(struct store *);
 
 /* Append an audit event; data is JSON text or NULL. */
 int	 store_event_add(struct store *, int64_t, const char *, const char *,

@@ -1,0 +1,15 @@
+/*
+ * kefuctl's subcommands that live in their own files.  Each takes the
+ * loaded configuration and its arguments (argv[0] is the subcommand's own
+ * name) and returns the exit status.
+ */
+#ifndef KEFU_KEFUCTL_H
+#define KEFU_KEFUCTL_H
+
+struct kefu_config;
+
+int	kefuctl_nlu(struct kefu_config *, int, char **);
+int	kefuctl_kb(struct kefu_config *, int, char **);
+int	kefuctl_orders(struct kefu_config *, int, char **);
+
+#endif
