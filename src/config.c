@@ -22,14 +22,18 @@
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <regex.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "kb.h"
+#include "nlu.h"
 #include "xmalloc.h"
 
 #ifndef KEFU_DATADIR
@@ -38,6 +42,18 @@
 #ifndef KEFU_SYSCONFDIR
 #define KEFU_SYSCONFDIR "/etc/kefu"
 #endif
+
+/*
+ * The engine's default thresholds: the out-of-scope cut and the knowledge
+ * base's score are tuned with their modules (docs/quality.md, docs/kb.md).
+ */
+#define CONFIG_NLU_MIN_CONFIDENCE	NLU_MIN_CONFIDENCE_DEFAULT
+#define CONFIG_ANSWER_THRESHOLD		0.6
+#define CONFIG_KB_MIN_SCORE		KB_MIN_SCORE_DEFAULT
+#define CONFIG_KB_ANSWER_SCORE		0.8
+
+/* The demo shop's order numbers: 12345 is one (the default needs six). */
+#define DEMO_ORDER_PATTERN	"[A-Za-z]{1,6}-?[0-9]{4,20}|[0-9]{5,20}"
 
 /* The date shown in kefu.conf(5); change it when the schema changes. */
 #define CONFIG_MAN_DATE "2026-11-25"
@@ -51,15 +67,23 @@ enum schema_type {
 	SCHEMA_BOOL,
 	SCHEMA_FLOAT,
 	SCHEMA_ENUM,		/* one of choices, stored as a string */
-	SCHEMA_CHOICE		/* one of choices, stored as its index */
+	SCHEMA_CHOICE,		/* one of choices, stored as its index */
+	SCHEMA_CLOCK,		/* "HH:MM", stored as minutes (int) */
+	SCHEMA_LIST,		/* [ item, ... ] of type item */
+	SCHEMA_MAP		/* { name = "string"; ... }, any names */
 };
 
 /*
  * One setting.  minimum and maximum bound a number; for a string, a
  * non-zero maximum is its longest length.  default_num holds the default
- * of an int, a bool or a choice (as an index); default_datadir says that
- * default_str is under KEFU_DATADIR.  example, if set, is the value
- * written active in etc/kefu.conf.  A secret's value is never echoed.
+ * of an int, a bool, a clock (minutes) or a choice (as an index);
+ * default_datadir says that default_str is under KEFU_DATADIR.  A list's
+ * items are of type item (a string, a path or an enum of choices) and its
+ * default is default_list; a map's default is empty.  check, if set, is
+ * applied to a string, to each item of a list and to each value of a map.
+ * example, if set, is the value written active in etc/kefu.conf (lists
+ * and maps verbatim, other strings quoted).  A secret's value is never
+ * echoed.
  */
 struct config_schema {
 	const char		 *key;
@@ -75,6 +99,8 @@ struct config_schema {
 	double			  default_float;
 	const char		 *example;
 	int			  secret;
+	enum schema_type	  item;
+	const char *const	 *default_list;
 
 	size_t			  offset;
 	int			(*check)(const char *, char **);
@@ -84,6 +110,11 @@ struct config_schema {
 #define OFF(field) offsetof(struct kefu_config, field)
 
 static int	config_check_ws_path(const char *, char **);
+static int	config_check_timezone(const char *, char **);
+static int	config_check_regex(const char *, char **);
+static int	config_check_url(const char *, char **);
+static int	config_check_header(const char *, char **);
+static int	config_check_json_path(const char *, char **);
 
 static const char *const config_synchronous_choices[] = {
 	"normal", "full", NULL
@@ -93,6 +124,12 @@ static const char *const config_level_choices[] = {
 };
 static const char *const config_lang_choices[] = {
 	"en", "zh-CN", NULL
+};
+static const char *const config_day_choices[] = {
+	"mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL
+};
+static const char *const config_no_strings[] = {
+	NULL
 };
 
 static const struct config_schema config_schema[] = {
@@ -297,13 +334,38 @@ static const struct config_schema config_schema[] = {
 	  .help = "Directory of reply templates, one subdirectory per "
 		  "language."
 	},
-	{ .key = "engine.faq",
+	{ .key = "engine.examples",
 	  .type = SCHEMA_PATH,
-	  .default_str = "/demo/faq.json",
+	  .default_str = "/demo/intents.csv",
 	  .default_datadir = 1,
-	  .example = "demo/faq.json",
-	  .offset = OFF(engine_faq),
-	  .help = "Knowledge base of questions and answers, a JSON file."
+	  .example = "demo/intents.csv",
+	  .offset = OFF(engine_examples),
+	  .help = "Example phrases the intent model is trained on at start-up "
+		  "and on SIGHUP: a CSV file with the header text,intent and "
+		  "an optional lang column.  Examples added with \"kefuctl nlu "
+		  "import\" are used as well; with --replace they are used "
+		  "instead."
+	},
+	{ .key = "engine.kb",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_PATH,
+	  .default_list = config_no_strings,
+	  .example = "[ \"demo/kb\" ]",
+	  .offset = OFF(engine_kb),
+	  .help = "Knowledge-base files (Markdown or CSV) or directories of "
+		  "them that kefud imports into the store at start-up and on "
+		  "SIGHUP, replacing what each file imported before.  Entries "
+		  "added with \"kefuctl kb import\" stay as they are."
+	},
+	{ .key = "engine.order_pattern",
+	  .type = SCHEMA_STRING,
+	  .default_str = "",
+	  .example = DEMO_ORDER_PATTERN,
+	  .maximum = 200,
+	  .check = config_check_regex,
+	  .offset = OFF(engine_order_pattern),
+	  .help = "POSIX extended regular expression an order number must "
+		  "match; empty for the built-in one."
 	},
 	{ .key = "engine.welcome_idle",
 	  .type = SCHEMA_INT,
@@ -322,26 +384,186 @@ static const struct config_schema config_schema[] = {
 	  .maximum = 100,
 	  .default_num = 2,
 	  .offset = OFF(engine_max_failures),
-	  .help = "Turns in a row the bot may fail to answer before it "
-		  "hands the conversation to a human."
+	  .help = "Turns in a row the bot may fail to understand or answer "
+		  "before it hands the conversation to a human."
+	},
+	{ .key = "engine.nlu_min_confidence",
+	  .type = SCHEMA_FLOAT,
+	  .minimum = 0,
+	  .maximum = 1,
+	  .default_float = CONFIG_NLU_MIN_CONFIDENCE,
+	  .offset = OFF(engine_nlu_min_confidence),
+	  .help = "Intent confidence below which a message is out of scope: "
+		  "the bot does not guess, it asks the customer to rephrase.  "
+		  "Between this and answer_threshold it asks the customer to "
+		  "confirm."
 	},
 	{ .key = "engine.answer_threshold",
 	  .type = SCHEMA_FLOAT,
 	  .minimum = 0,
 	  .maximum = 1,
-	  .default_float = 0.5,
+	  .default_float = CONFIG_ANSWER_THRESHOLD,
 	  .offset = OFF(engine_answer_threshold),
-	  .help = "Knowledge-base match score at or above which the bot "
-		  "answers directly."
+	  .help = "Intent confidence at or above which the bot answers "
+		  "without asking the customer to confirm first; it must not "
+		  "be less than nlu_min_confidence."
 	},
-	{ .key = "engine.confirm_threshold",
+	{ .key = "engine.kb_min_score",
 	  .type = SCHEMA_FLOAT,
 	  .minimum = 0,
 	  .maximum = 1,
-	  .default_float = 0.25,
-	  .offset = OFF(engine_confirm_threshold),
-	  .help = "Match score at or above which the bot asks the customer "
-		  "to confirm; it must not be greater than answer_threshold."
+	  .default_float = CONFIG_KB_MIN_SCORE,
+	  .offset = OFF(engine_kb_min_score),
+	  .help = "Knowledge-base match score below which an entry is not "
+		  "used as an answer."
+	},
+	{ .key = "engine.kb_answer_score",
+	  .type = SCHEMA_FLOAT,
+	  .minimum = 0,
+	  .maximum = 1,
+	  .default_float = CONFIG_KB_ANSWER_SCORE,
+	  .offset = OFF(engine_kb_answer_score),
+	  .help = "Knowledge-base match score at or above which an entry is "
+		  "given without asking the customer to confirm, although "
+		  "the intent model was unsure or the entry names no intent "
+		  "(the model knows fewer topics than the knowledge base); "
+		  "it must not be less than kb_min_score."
+	},
+	{ .key = "engine.handoff_sentiment",
+	  .type = SCHEMA_FLOAT,
+	  .minimum = -1,
+	  .maximum = 1,
+	  .default_float = -0.6,
+	  .offset = OFF(engine_handoff_sentiment),
+	  .help = "A message whose sentiment, from -1 (very negative) to 1, "
+		  "is below this hands the conversation to a human; -1 turns "
+		  "the rule off."
+	},
+	{ .key = "engine.human_only",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_STRING,
+	  .default_list = config_no_strings,
+	  .example = "[ \"complaint\", \"legal\" ]",
+	  .offset = OFF(engine_human_only),
+	  .help = "Intents the bot never handles itself: the conversation "
+		  "goes straight to a human."
+	},
+	{ .key = "engine.followup_delay",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 1,
+	  .maximum = 604800,
+	  .default_num = 300,
+	  .offset = OFF(engine_followup_delay),
+	  .help = "After the bot asks whether its answer solved the problem, "
+		  "a customer silent this long gets one reminder."
+	},
+	{ .key = "engine.resolve_delay",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 1,
+	  .maximum = 604800,
+	  .default_num = 900,
+	  .offset = OFF(engine_resolve_delay),
+	  .help = "A customer still silent this long after the reminder (or "
+		  "after being asked for a rating) has the conversation "
+		  "resolved automatically."
+	},
+
+	{ .key = "business_hours",
+	  .type = SCHEMA_GROUP,
+	  .help = "When people answer.  A handoff outside these hours tells "
+		  "the customer when the team is back; the conversation waits "
+		  "for them.  The defaults mean always."
+	},
+	{ .key = "business_hours.timezone",
+	  .type = SCHEMA_STRING,
+	  .default_str = "",
+	  .example = "Asia/Shanghai",
+	  .maximum = 64,
+	  .check = config_check_timezone,
+	  .offset = OFF(hours_timezone),
+	  .help = "Time zone of the hours, as in the tz database; empty for "
+		  "the system's."
+	},
+	{ .key = "business_hours.days",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_ENUM,
+	  .choices = config_day_choices,
+	  .default_list = config_day_choices,
+	  .example = "[ \"mon\", \"tue\", \"wed\", \"thu\", \"fri\" ]",
+	  .offset = OFF(hours_days),
+	  .help = "Days on which people answer."
+	},
+	{ .key = "business_hours.open",
+	  .type = SCHEMA_CLOCK,
+	  .default_num = 0,
+	  .example = "09:00",
+	  .offset = OFF(hours_open),
+	  .help = "Time of day the team starts answering."
+	},
+	{ .key = "business_hours.close",
+	  .type = SCHEMA_CLOCK,
+	  .default_num = 1440,
+	  .example = "18:00",
+	  .offset = OFF(hours_close),
+	  .help = "Time of day the team stops answering; it must be later "
+		  "than open."
+	},
+
+	{ .key = "actions",
+	  .type = SCHEMA_GROUP,
+	  .help = "What the bot can look up in the shop's own systems, one "
+		  "group per intent."
+	},
+	{ .key = "actions.order_status",
+	  .type = SCHEMA_GROUP,
+	  .help = "The order-status look-up, for the intent order_status.  "
+		  "Without a url, kefu's own order table answers (\"kefuctl "
+		  "orders import\")."
+	},
+	{ .key = "actions.order_status.url",
+	  .type = SCHEMA_STRING,
+	  .default_str = "",
+	  .maximum = 2000,
+	  .check = config_check_url,
+	  .offset = OFF(order_url),
+	  .help = "URL to GET, with {order_id} where the order number goes "
+		  "(URL-encoded), such as "
+		  "\"http://shop.internal/api/orders/{order_id}\"; empty for "
+		  "the built-in order table.  200 with a JSON object is an "
+		  "answer, 404 means there is no such order, anything else is "
+		  "a failure."
+	},
+	{ .key = "actions.order_status.headers",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_STRING,
+	  .default_list = config_no_strings,
+	  .secret = 1,
+	  .check = config_check_header,
+	  .offset = OFF(order_headers),
+	  .help = "Request headers, each \"Name: value\", such as "
+		  "\"Authorization: Bearer ...\"; never logged."
+	},
+	{ .key = "actions.order_status.timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .minimum = 100,
+	  .maximum = 60000,
+	  .default_num = 5000,
+	  .offset = OFF(order_timeout_ms),
+	  .help = "How long the look-up may take before the bot apologizes "
+		  "and offers a human."
+	},
+	{ .key = "actions.order_status.map",
+	  .type = SCHEMA_MAP,
+	  .check = config_check_json_path,
+	  .offset = OFF(order_map),
+	  .help = "Where each field the templates use as order.NAME is in "
+		  "the JSON response, as a dotted path: { status = "
+		  "\"status\"; eta = \"delivery.eta\"; }.  A response "
+		  "without status is a failure.  Empty: status, carrier, "
+		  "tracking, eta, items and total from the top level."
 	},
 
 	{ .key = "delivery",
@@ -398,7 +620,9 @@ struct config_pair {
 };
 
 static const struct config_pair config_pairs[] = {
-	{ "engine.confirm_threshold", "engine.answer_threshold", 0 },
+	{ "engine.nlu_min_confidence", "engine.answer_threshold", 0 },
+	{ "engine.kb_min_score", "engine.kb_answer_score", 0 },
+	{ "business_hours.open", "business_hours.close", 1 },
 	{ "channels.websocket.ping_interval",
 	  "channels.websocket.idle_timeout", 1 },
 	{ "delivery.retry_base", "delivery.retry_max", 0 },
@@ -461,6 +685,74 @@ static double *
 config_float_field(struct kefu_config *cfg, const struct config_schema *e)
 {
 	return ((double *)((char *)cfg + e->offset));
+}
+
+/* Where an entry's value lives in a config. */
+static struct config_list *
+config_list_field(struct kefu_config *cfg, const struct config_schema *e)
+{
+	return ((struct config_list *)((char *)cfg + e->offset));
+}
+
+/* Where an entry's value lives in a config. */
+static struct config_map *
+config_map_field(struct kefu_config *cfg, const struct config_schema *e)
+{
+	return ((struct config_map *)((char *)cfg + e->offset));
+}
+
+/* Free a list's strings and empty it. */
+static void
+config_list_clear(struct config_list *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Append a string (taken, not copied) to a list. */
+static void
+config_list_add(struct config_list *l, char *s)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof *l->v);
+	l->v[l->n++] = s;
+}
+
+/* Free a map's strings and empty it. */
+static void
+config_map_clear(struct config_map *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->n; i++) {
+		free(m->keys[i]);
+		free(m->values[i]);
+	}
+	free(m->keys);
+	free(m->values);
+	m->keys = m->values = NULL;
+	m->n = 0;
+}
+
+/* Parse "HH:MM" (00:00 to 24:00) into minutes after midnight; -1 if bad. */
+static int
+config_parse_clock(const char *s)
+{
+	int	h, m;
+
+	if (strlen(s) != 5 || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return (-1);
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return (-1);
+	return (h * 60 + m);
 }
 
 /* Whether a value of this type is kept as a string in the struct. */
@@ -578,6 +870,117 @@ config_check_ws_path(const char *s, char **why)
 	return (0);
 }
 
+/* Check business_hours.timezone: a zone of the tz database, or empty. */
+static int
+config_check_timezone(const char *s, char **why)
+{
+	const char	*dir, *p;
+	char		*path;
+	struct stat	 sb;
+
+	if (*s == '\0')
+		return (0);
+	for (p = s; *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr("/_+-", *p) == NULL)
+			break;
+	}
+	if (*p != '\0' || *s == '/' || strstr(s, "..") != NULL) {
+		*why = xasprintf("\"%s\" is not a time zone name", s);
+		return (-1);
+	}
+	if ((dir = getenv("TZDIR")) == NULL || *dir == '\0')
+		dir = "/usr/share/zoneinfo";
+	path = xasprintf("%s/%s", dir, s);
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		*why = xasprintf("\"%s\" is not a time zone (no %s)", s, path);
+		free(path);
+		return (-1);
+	}
+	free(path);
+	return (0);
+}
+
+/* Check a POSIX extended regular expression (empty is allowed). */
+static int
+config_check_regex(const char *s, char **why)
+{
+	regex_t	re;
+	char	buf[256];
+	int	error;
+
+	if (*s == '\0')
+		return (0);
+	if ((error = regcomp(&re, s, REG_EXTENDED)) != 0) {
+		regerror(error, &re, buf, sizeof buf);
+		*why = xasprintf("not a POSIX extended regular expression: "
+		    "%s", buf);
+		return (-1);
+	}
+	regfree(&re);
+	return (0);
+}
+
+/* Check an action's URL: http(s), and no placeholder but {order_id}. */
+static int
+config_check_url(const char *s, char **why)
+{
+	const char	*p;
+
+	if (*s == '\0')
+		return (0);
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
+		*why = xasprintf("\"%s\" does not begin with http:// or "
+		    "https://", s);
+		return (-1);
+	}
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+			*why = xstrdup("the URL has a space or a control "
+			    "character");
+			return (-1);
+		}
+		if (*p == '{' && strncmp(p, "{order_id}", 10) != 0) {
+			*why = xasprintf("unknown placeholder at \"%.20s\"; "
+			    "the only one is {order_id}", p);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Check a request header "Name: value" without echoing it (a secret). */
+static int
+config_check_header(const char *s, char **why)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0' && *p != ':'; p++) {
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			break;
+	}
+	if (p == s || *p != ':' || strpbrk(s, "\r\n") != NULL) {
+		*why = xstrdup("not a header \"Name: value\"");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Check a dotted path into a JSON object: "delivery.eta". */
+static int
+config_check_json_path(const char *s, char **why)
+{
+	size_t	len = strlen(s);
+
+	if (len == 0 || s[0] == '.' || s[len - 1] == '.' ||
+	    strstr(s, "..") != NULL) {
+		*why = xasprintf("\"%s\" is not a dotted path like "
+		    "\"delivery.eta\"", s);
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * Tidy an absolute path: drop empty and "." components and fold ".."
  * into its parent.  The directory part comes from realpath, so folding
@@ -664,6 +1067,10 @@ config_expected_name(const struct config_schema *e)
 		return ("a boolean (true or false)");
 	case SCHEMA_FLOAT:
 		return ("a number");
+	case SCHEMA_LIST:
+		return ("a list of strings");
+	case SCHEMA_MAP:
+		return ("a group of strings");
 	default:
 		return ("a string");
 	}
@@ -683,6 +1090,10 @@ config_type_ok(const struct config_schema *e, int type)
 	case SCHEMA_FLOAT:
 		return (type == CONFIG_TYPE_FLOAT || type == CONFIG_TYPE_INT ||
 		    type == CONFIG_TYPE_INT64);
+	case SCHEMA_LIST:
+		return (type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST);
+	case SCHEMA_MAP:
+		return (type == CONFIG_TYPE_GROUP);
 	default:
 		return (type == CONFIG_TYPE_STRING);
 	}
@@ -713,7 +1124,101 @@ config_choice(const struct config_schema *e, const char *s, char **why)
 }
 
 /*
- * Check one scalar setting against its entry and store it in cfg.
+ * Check a list of strings against its entry and store it in cfg.
+ * Returns 0, or -1 with *why naming the item (caller frees).
+ */
+static int
+config_apply_list(struct kefu_config *cfg, const struct config_schema *e,
+    config_setting_t *s, const char *dir, char **why)
+{
+	struct config_list	 l = { NULL, 0 }, *field;
+	config_setting_t	*item;
+	const char		*str;
+	char			*inner = NULL;
+	int			 i, n;
+
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(s, i);
+		if (config_setting_type(item) != CONFIG_TYPE_STRING) {
+			inner = xasprintf("expected a string, found %s",
+			    config_found_name(config_setting_type(item)));
+			goto bad;
+		}
+		str = config_setting_get_string(item);
+		if (e->item == SCHEMA_ENUM &&
+		    config_choice(e, str, &inner) == -1)
+			goto bad;
+		if (e->check != NULL && e->check(str, &inner) != 0)
+			goto bad;
+		if (e->item == SCHEMA_PATH) {
+			if (*str == '\0') {
+				inner = xstrdup("the path is empty");
+				goto bad;
+			}
+			config_list_add(&l, config_resolve(dir, str));
+		} else
+			config_list_add(&l, xstrdup(str));
+	}
+	field = config_list_field(cfg, e);
+	config_list_clear(field);
+	*field = l;
+	return (0);
+
+bad:
+	*why = xasprintf("item %d: %s", i + 1, inner);
+	free(inner);
+	config_list_clear(&l);
+	return (-1);
+}
+
+/*
+ * Check a group of strings against its entry and store it in cfg.
+ * Returns 0, or -1 with *why naming the member (caller frees).
+ */
+static int
+config_apply_map(struct kefu_config *cfg, const struct config_schema *e,
+    config_setting_t *s, char **why)
+{
+	struct config_map	 m = { NULL, NULL, 0 }, *field;
+	config_setting_t	*item;
+	const char		*name, *str;
+	char			*inner = NULL;
+	int			 i, n;
+
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(s, i);
+		if ((name = config_setting_name(item)) == NULL)
+			name = "?";
+		if (config_setting_type(item) != CONFIG_TYPE_STRING) {
+			*why = xasprintf("%s: expected a string, found %s",
+			    name,
+			    config_found_name(config_setting_type(item)));
+			config_map_clear(&m);
+			return (-1);
+		}
+		str = config_setting_get_string(item);
+		if (e->check != NULL && e->check(str, &inner) != 0) {
+			*why = xasprintf("%s: %s", name, inner);
+			free(inner);
+			config_map_clear(&m);
+			return (-1);
+		}
+		m.keys = xreallocarray(m.keys, m.n + 1, sizeof *m.keys);
+		m.values = xreallocarray(m.values, m.n + 1,
+		    sizeof *m.values);
+		m.keys[m.n] = xstrdup(name);
+		m.values[m.n++] = xstrdup(str);
+	}
+	field = config_map_field(cfg, e);
+	config_map_clear(field);
+	*field = m;
+	return (0);
+}
+
+/*
+ * Check one setting against its entry and store it in cfg.
  * Returns 0, or -1 with *why set (caller frees).
  */
 static int
@@ -770,6 +1275,19 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 		}
 		*config_float_field(cfg, e) = d;
 		return (0);
+	case SCHEMA_CLOCK:
+		str = config_setting_get_string(s);
+		if ((i = config_parse_clock(str)) == -1) {
+			*why = xasprintf("\"%s\" is not a time of day from "
+			    "00:00 to 24:00", str);
+			return (-1);
+		}
+		*config_int_field(cfg, e) = i;
+		return (0);
+	case SCHEMA_LIST:
+		return (config_apply_list(cfg, e, s, dir, why));
+	case SCHEMA_MAP:
+		return (config_apply_map(cfg, e, s, why));
 	default:
 		break;
 	}
@@ -902,6 +1420,17 @@ config_number(struct kefu_config *cfg, const struct config_schema *e)
 	return (*config_int_field(cfg, e));
 }
 
+/* A number of a pair rule as the file writes it.  Caller frees. */
+static char *
+config_format_number(const struct config_schema *e, double v)
+{
+	int	m = (int)v;
+
+	if (e->type == SCHEMA_CLOCK)
+		return (xasprintf("%02d:%02d", m / 60, m % 60));
+	return (xasprintf("%.15g", v));
+}
+
 /* Check the rules that involve two settings. */
 static int
 config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
@@ -911,7 +1440,7 @@ config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
 	const struct config_schema	*e1, *e2;
 	config_setting_t		*s;
 	double				 v1, v2;
-	char				*where;
+	char				*where, *s1, *s2;
 
 	for (p = config_pairs; p->first != NULL; p++) {
 		e1 = config_find(p->first);
@@ -922,23 +1451,25 @@ config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
 			continue;
 
 		/* Blame whichever of the two the file sets, first first. */
+		s1 = config_format_number(e1, v1);
+		s2 = config_format_number(e2, v2);
 		if ((s = config_lookup(lc, p->first)) != NULL) {
 			where = config_where(s, path, dir, p->first);
-			*cause = xasprintf("%s: %.15g is %s %s (%.15g)", where,
-			    v1,
+			*cause = xasprintf("%s: %s is %s %s (%s)", where, s1,
 			    p->strict ? "not less than" : "greater than",
-			    p->second, v2);
+			    p->second, s2);
 		} else {
 			if ((s = config_lookup(lc, p->second)) != NULL)
 				where = config_where(s, path, dir,
 				    p->second);
 			else
 				where = xasprintf("%s: %s", path, p->second);
-			*cause = xasprintf("%s: %.15g is %s %s (%.15g)", where,
-			    v2,
+			*cause = xasprintf("%s: %s is %s %s (%s)", where, s2,
 			    p->strict ? "not greater than" : "less than",
-			    p->first, v1);
+			    p->first, s1);
 		}
+		free(s1);
+		free(s2);
 		free(where);
 		return (-1);
 	}
@@ -952,6 +1483,7 @@ config_default(void)
 	const struct config_schema	*e;
 	struct kefu_config		*cfg;
 	char				*why = NULL;
+	size_t				 i;
 
 	cfg = xcalloc(1, sizeof *cfg);
 	for (e = config_schema; e->key != NULL; e++) {
@@ -961,10 +1493,19 @@ config_default(void)
 		case SCHEMA_INT:
 		case SCHEMA_BOOL:
 		case SCHEMA_CHOICE:
+		case SCHEMA_CLOCK:
 			*config_int_field(cfg, e) = (int)e->default_num;
 			break;
 		case SCHEMA_FLOAT:
 			*config_float_field(cfg, e) = e->default_float;
+			break;
+		case SCHEMA_LIST:
+			for (i = 0; e->default_list[i] != NULL; i++) {
+				config_list_add(config_list_field(cfg, e),
+				    xstrdup(e->default_list[i]));
+			}
+			break;
+		case SCHEMA_MAP:
 			break;
 		case SCHEMA_LISTEN:
 			if (config_parse_listen(e->default_str, &cfg->http_host,
@@ -992,6 +1533,10 @@ config_free(struct kefu_config *cfg)
 	for (e = config_schema; e->key != NULL; e++) {
 		if (config_is_string(e))
 			free(*config_str_field(cfg, e));
+		else if (e->type == SCHEMA_LIST)
+			config_list_clear(config_list_field(cfg, e));
+		else if (e->type == SCHEMA_MAP)
+			config_map_clear(config_map_field(cfg, e));
 	}
 	free(cfg->http_host);
 	free(cfg->path);
@@ -1103,6 +1648,7 @@ static void
 config_put_default(FILE *f, const struct config_schema *e)
 {
 	char	*s;
+	size_t	 i;
 
 	switch (e->type) {
 	case SCHEMA_GROUP:
@@ -1118,6 +1664,23 @@ config_put_default(FILE *f, const struct config_schema *e)
 		break;
 	case SCHEMA_CHOICE:
 		config_put_quoted(f, e->choices[e->default_num]);
+		break;
+	case SCHEMA_CLOCK:
+		s = xasprintf("%02lld:%02lld", e->default_num / 60,
+		    e->default_num % 60);
+		config_put_quoted(f, s);
+		free(s);
+		break;
+	case SCHEMA_LIST:
+		fputs("[", f);
+		for (i = 0; e->default_list[i] != NULL; i++) {
+			fputs(i > 0 ? ", " : " ", f);
+			config_put_quoted(f, e->default_list[i]);
+		}
+		fputs(" ]", f);
+		break;
+	case SCHEMA_MAP:
+		fputs("{ }", f);
 		break;
 	default:
 		if (e->default_datadir) {
@@ -1181,6 +1744,22 @@ config_put_kind(FILE *f, const struct config_schema *e)
 	case SCHEMA_CHOICE:
 		fputs("One of ", f);
 		config_put_choices(f, e, ", ", " or ");
+		break;
+	case SCHEMA_CLOCK:
+		fputs("A time of day, \"HH:MM\" from \"00:00\" to \"24:00\"",
+		    f);
+		break;
+	case SCHEMA_LIST:
+		if (e->item == SCHEMA_ENUM) {
+			fputs("A list of any of ", f);
+			config_put_choices(f, e, ", ", " and ");
+		} else if (e->item == SCHEMA_PATH)
+			fputs("A list of paths", f);
+		else
+			fputs("A list of strings", f);
+		break;
+	case SCHEMA_MAP:
+		fputs("A group of strings, name = \"value\"", f);
 		break;
 	}
 	if (e->unit != NULL)
@@ -1273,7 +1852,8 @@ config_write_setting(FILE *f, const struct config_schema *e)
 	config_put_indent(f, depth);
 	if (e->example != NULL) {
 		fprintf(f, "%s = ", config_leaf(e->key));
-		if (config_is_string(e) || e->type == SCHEMA_CHOICE)
+		if (config_is_string(e) || e->type == SCHEMA_CHOICE ||
+		    e->type == SCHEMA_CLOCK)
 			config_put_quoted(f, e->example);
 		else
 			fputs(e->example, f);
@@ -1448,8 +2028,9 @@ config_write_man(FILE *f)
 		config_man_text(f, buf, 1);
 		free(buf);
 		buf = NULL;
-		if (config_is_string(e) && e->type != SCHEMA_ENUM &&
-		    *e->default_str == '\0') {
+		if ((config_is_string(e) && e->type != SCHEMA_ENUM &&
+		    *e->default_str == '\0') || e->type == SCHEMA_MAP ||
+		    (e->type == SCHEMA_LIST && e->default_list[0] == NULL)) {
 			fputs("; the default is empty.\n", f);
 			continue;
 		}

@@ -6,8 +6,22 @@
 #ifndef KEFU_CONFIG_H
 #define KEFU_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/* A list of strings from the file ([ "a", "b" ]). */
+struct config_list {
+	char	**v;
+	size_t	  n;
+};
+
+/* A group of strings with names of the file's choosing ({ a = "b"; }). */
+struct config_map {
+	char	**keys;
+	char	**values;
+	size_t	  n;
+};
 
 struct kefu_config {
 	char	*path;			/* the file it was read from */
@@ -43,11 +57,31 @@ struct kefu_config {
 	/* engine */
 	char	*engine_default_lang;	/* "en" or "zh-CN" */
 	char	*engine_templates;	/* templates directory */
-	char	*engine_faq;		/* demo FAQ file */
+	char	*engine_examples;	/* intent examples (CSV) */
+	struct config_list engine_kb;	/* KB files imported at start */
+	char	*engine_order_pattern;	/* ERE; "" for the NLU's own */
 	int	 engine_welcome_idle;	/* seconds before welcoming again */
 	int	 engine_max_failures;	/* unanswered turns before handoff */
-	double	 engine_answer_threshold;
-	double	 engine_confirm_threshold;
+	double	 engine_nlu_min_confidence; /* below: not understood */
+	double	 engine_answer_threshold;   /* at or above: no confirm */
+	double	 engine_kb_min_score;
+	double	 engine_kb_answer_score;
+	double	 engine_handoff_sentiment;  /* below: hand off */
+	struct config_list engine_human_only; /* intents for people only */
+	int	 engine_followup_delay;	/* seconds before the reminder */
+	int	 engine_resolve_delay;	/* seconds before auto-resolve */
+
+	/* business_hours */
+	char	*hours_timezone;	/* "" for the system's */
+	struct config_list hours_days;	/* "mon".."sun" */
+	int	 hours_open;		/* minutes after midnight */
+	int	 hours_close;
+
+	/* actions.order_status */
+	char	*order_url;		/* "" for the built-in table */
+	struct config_list order_headers; /* secret */
+	int	 order_timeout_ms;
+	struct config_map order_map;	/* context name -> dotted path */
 
 	/* delivery */
 	int	 delivery_retry_base_ms;

@@ -2,23 +2,34 @@
  * The dialogue engine: a pure state machine over JSON state.
  *
  * engine_step parses the conversation's state, looks at one event and
- * returns the new state, the status and the replies; it never touches a
- * file, a socket or the clock.  Everything it needs is loaded beforehand:
- * the templates (templates/<lang>/[<channel>/]<name>.mustache, each file
+ * returns the new state, the status, the replies, the actions to run and
+ * the timers to set; it never touches a file, a socket or the clock.
+ * Everything it needs is loaded beforehand or comes with the event: the
+ * templates (templates/<lang>/[<channel>/]<name>.mustache, each file
  * holding one or more variants separated by "---" lines and its quick-reply
- * buttons as "[[button value|Title]]" lines) and the demo FAQ (faq.c).
- * engine_reload builds a complete new set and swaps it in only if all of it
- * loaded, so a broken template never leaves the engine half-updated.
+ * buttons as "[[button value|Title]]" lines) are loaded by engine_new;
+ * what the customer's text means (intent, confidence, entities, sentiment:
+ * nlu.c) and what the knowledge base has on it (kb.c) are worked out by the
+ * pipeline and passed in the event; so are the results of actions (an
+ * order look-up) and the timers that fell due.  engine_reload builds a
+ * complete new template set and swaps it in only if all of it loaded.
  *
  * The state records the stage the bot is resting in, which is what it is
  * waiting for: "welcome" (a first question), "solve" (a rephrased or new
- * question), "confirm" (yes or no to "did you mean"), "follow_up" (yes or
- * no to "did that answer it"), "offer" (a person or another question),
- * "csat" (a rating), "handoff" (silence until an agent hands back) and
- * "resolved".  Understanding is deliberately simple for now: normalized
- * text (NFKC, case folding), word lists for greetings, yes and no, ratings
- * and requests for a person, and the FAQ's keyword search for questions.
- * docs/engine.md describes the stages, the state and the file formats.
+ * question), "confirm" (yes or no to "did you mean" or "shall I look up
+ * order 12345"), "ask_order" (an order number), "action" (the result of
+ * a look-up), "follow_up" (yes or no to "did that solve it"), "offer" (a
+ * person or another question), "csat" (a rating), "handoff" (silence
+ * until an agent hands back) and "resolved".  What a confirm or an
+ * ask_order is about is kept in the state's "pending" object, so that a
+ * "yes" gets exactly the answer or the look-up that was proposed.
+ *
+ * Business hours need the local time of a named zone without I/O at step
+ * time: engine_new asks the C library once for the zone's UTC offsets
+ * from 2000 to 2100 and keeps the changes (engine_zone_load).
+ *
+ * docs/engine.md describes the stages, the state, the rules for handing
+ * off and the file formats.
  */
 #include <sys/stat.h>
 
@@ -28,19 +39,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <utf8proc.h>
 
 #include "engine.h"
-#include "faq.h"
+#include "kb.h"
 #include "log.h"
+#include "nlu.h"
 #include "template.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define ENGINE_MAX_TEMPLATE	(64 * 1024)
-#define ENGINE_STATE_VERSION	1
+#define ENGINE_STATE_VERSION	2
+#define ENGINE_MAX_PENDING	(32 * 1024)	/* bytes of state "pending" */
 
 #define NITEMS(a) (sizeof (a) / sizeof (a)[0])
 
@@ -48,13 +62,31 @@
 static const char *engine_required[] = {
 	"welcome", "confirm", "solve", "follow_up", "fallback", "handoff",
 	"after_hours", "csat", "thanks", "handback", "offer", "anything_else",
-	"acknowledge"
+	"acknowledge", "goodbye", "ask_order", "order_status",
+	"order_not_found", "action_failed", "reminder", "auto_resolved"
 };
 
 /* The stages a state may rest in. */
 static const char *engine_stages[] = {
-	"welcome", "solve", "confirm", "follow_up", "offer", "csat",
-	"handoff", "resolved"
+	"welcome", "solve", "confirm", "ask_order", "action", "follow_up",
+	"offer", "csat", "handoff", "resolved"
+};
+
+/* The kinds of timer the engine sets. */
+static const char *engine_timer_kinds[] = {
+	"followup", "resolve", "action"
+};
+
+/* Order states the templates name themselves (order.is.known). */
+static const char *engine_order_states[] = {
+	"pending", "paid", "processing", "packed", "shipped", "in_transit",
+	"out_for_delivery", "delivered", "cancelled", "returned", "refunded",
+	"exception"
+};
+
+/* Weekday names, Monday first, as business_hours.days writes them. */
+static const char *engine_days[] = {
+	"mon", "tue", "wed", "thu", "fri", "sat", "sun"
 };
 
 struct tmpl_button {
@@ -69,6 +101,7 @@ struct tmpl {
 	char			*path;
 	char			**variants;
 	size_t			 nvariants;
+	char			*partial;	/* variants[0] less its \n */
 	struct tmpl_button	*buttons;
 	size_t			 nbuttons;
 };
@@ -78,28 +111,49 @@ struct tmpl_set {
 	size_t		 n;
 };
 
+/* A change of a time zone's offset from UTC. */
+struct zone_change {
+	int64_t	 at;		/* seconds since the epoch */
+	int32_t	 offset;	/* seconds east of UTC from then on */
+};
+
 struct engine {
 	char			*templates_dir;
-	char			*faq_path;
 	char			*default_lang;
 	int			 welcome_idle;
 	int			 max_failures;
-	double			 answer_threshold;
-	double			 confirm_threshold;
+	double			 nlu_min;
+	double			 answer;
+	double			 kb_min;
+	double			 kb_answer;
+	double			 sentiment;
+	char			**human_only;
+	size_t			 nhuman_only;
+	int			 followup_delay;
+	int			 resolve_delay;
+	int			 action_timeout;
+
+	int			 days;		/* 0: always open */
+	int			 open;
+	int			 close;
+	struct zone_change	*zone;
+	size_t			 nzone;
 
 	struct tmpl_set		*tmpls;
-	struct faq		*faq;
 };
 
 /* The parsed state of one conversation. */
 struct engine_state {
-	char		 stage[16];	/* "" for a new conversation */
-	char		 lang[16];
-	int		 failures;
-	int64_t		 last;		/* last customer message, ms */
-	int64_t		 turn;
-	char		*faq;		/* FAQ id to confirm or just answered */
-	int		 csat;		/* the rating given, 0 none */
+	char			 stage[16];	/* "" for a new conversation */
+	char			 lang[16];
+	char			 asked[32];	/* template of the buttons */
+	int			 failures;
+	int64_t			 last;		/* last customer message, ms */
+	int64_t			 turn;
+	int			 csat;		/* the rating given, 0 none */
+	int			 reminded;	/* the reminder went */
+	char			*topic;		/* intent last answered */
+	struct json_object	*pending;	/* what confirm/ask is about */
 };
 
 /* One engine_step in progress. */
@@ -112,6 +166,8 @@ struct engine_run {
 	char				*norm;	  /* normalized, never NULL */
 	char				*spaced;  /* words, single spaces */
 	char				*nospace; /* the same, no spaces */
+	int				 timers;  /* rearm timers at the end */
+	char				 prev[16]; /* the stage before */
 	char				*cause;
 	int				 failed;
 };
@@ -171,6 +227,7 @@ tmpl_clear(struct tmpl *t)
 	for (i = 0; i < t->nvariants; i++)
 		free(t->variants[i]);
 	free(t->variants);
+	free(t->partial);
 	for (i = 0; i < t->nbuttons; i++) {
 		free(t->buttons[i].value);
 		free(t->buttons[i].title);
@@ -365,6 +422,11 @@ tmpl_load_file(struct tmpl_set *set, const char *path, const char *lang,
 		return (-1);
 	}
 	free(text);
+	/* Used inline as a partial, the file's last newline is not text. */
+	len = strlen(t->variants[0]);
+	while (len > 0 && t->variants[0][len - 1] == '\n')
+		len--;
+	t->partial = xstrndup(t->variants[0], len);
 	set->n++;
 	return (0);
 }
@@ -532,29 +594,145 @@ tmpl_load(const char *dir, const char *default_lang, char **cause)
 	return (set);
 }
 
-/* Load templates and FAQ into *tmpls and *faq; -1 with *cause. */
-static int
-engine_load(struct engine *e, struct tmpl_set **tmpls, struct faq **faq,
-    char **cause)
+/* --- time zones and business hours ---------------------------------- */
+
+/* The offset from UTC, in seconds, of local time at t (current TZ). */
+static int32_t
+zone_offset_now(time_t t)
 {
-	if ((*tmpls = tmpl_load(e->templates_dir, e->default_lang,
-	    cause)) == NULL)
-		return (-1);
-	*faq = NULL;
-	if (e->faq_path != NULL && *e->faq_path != '\0' &&
-	    (*faq = faq_load(e->faq_path, cause)) == NULL) {
-		tmpl_set_free(*tmpls);
-		*tmpls = NULL;
-		return (-1);
+	struct tm	tm;
+
+	if (localtime_r(&t, &tm) == NULL)
+		return (0);
+	return ((int32_t)tm.tm_gmtoff);
+}
+
+/* Record that the offset is off from at on. */
+static void
+zone_add(struct engine *e, int64_t at, int32_t off)
+{
+	e->zone = xreallocarray(e->zone, e->nzone + 1, sizeof *e->zone);
+	e->zone[e->nzone].at = at;
+	e->zone[e->nzone].offset = off;
+	e->nzone++;
+}
+
+/*
+ * Work out a zone's offsets from 2000 to 2100: the offset at each day's
+ * start, and where it changes, the exact second by bisection.  The C
+ * library reads the tz database; TZ is set for the duration and put back.
+ */
+static void
+engine_zone_load(struct engine *e, const char *tz)
+{
+	const int64_t	 from = INT64_C(946684800);	/* 2000-01-01 */
+	const int64_t	 to = INT64_C(4102444800);	/* 2100-01-01 */
+	char		*saved = NULL;
+	const char	*old;
+	int64_t		 t, lo, hi, mid;
+	int32_t		 off, last;
+
+	if (tz != NULL && *tz != '\0') {
+		if ((old = getenv("TZ")) != NULL)
+			saved = xstrdup(old);
+		setenv("TZ", tz, 1);
 	}
+	tzset();
+	last = zone_offset_now((time_t)from);
+	zone_add(e, from, last);
+	for (t = from + 86400; t < to; t += 86400) {
+		if ((off = zone_offset_now((time_t)t)) == last)
+			continue;
+		lo = t - 86400;
+		hi = t;
+		while (hi - lo > 1) {
+			mid = lo + (hi - lo) / 2;
+			if (zone_offset_now((time_t)mid) == last)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		zone_add(e, hi, off);
+		last = off;
+	}
+	if (tz != NULL && *tz != '\0') {
+		if (saved != NULL)
+			setenv("TZ", saved, 1);
+		else
+			unsetenv("TZ");
+		free(saved);
+		tzset();
+	}
+}
+
+/* The zone's offset from UTC at t (seconds since the epoch). */
+static int32_t
+engine_offset(const struct engine *e, int64_t t)
+{
+	size_t	lo = 0, hi = e->nzone, mid;
+
+	if (e->nzone == 0)
+		return (0);
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (e->zone[mid].at <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (e->zone[lo].offset);
+}
+
+/* Days since the epoch and weekday (Monday 0) of a local time in s. */
+static int64_t
+engine_local_day(int64_t local, int *wday, int *minute)
+{
+	int64_t	day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	int64_t	sec = local - day * 86400;
+
+	/* 1970-01-01 was a Thursday. */
+	*wday = (int)(((day % 7) + 7 + 3) % 7);
+	*minute = (int)(sec / 60);
+	return (day);
+}
+
+/* Whether people answer at now (ms); if not, *next is when they do. */
+int
+engine_hours_open(const struct engine *e, int64_t now, int64_t *next)
+{
+	int64_t	t = now / 1000, local, day, at;
+	int	wday, minute, k, w;
+
+	if (e->days == 0)
+		return (1);
+	local = t + engine_offset(e, t);
+	day = engine_local_day(local, &wday, &minute);
+	if ((e->days & (1 << wday)) && minute >= e->open && minute < e->close)
+		return (1);
+	for (k = 0; k <= 7; k++) {
+		w = (wday + k) % 7;
+		if (!(e->days & (1 << w)) || (k == 0 && minute >= e->open))
+			continue;
+		at = (day + k) * 86400 + (int64_t)e->open * 60;
+		/* Local to UTC: the offset is the one in force then. */
+		at -= engine_offset(e, at - engine_offset(e, at));
+		if (next != NULL)
+			*next = at * 1000;
+		return (0);
+	}
+	if (next != NULL)
+		*next = 0;
 	return (0);
 }
 
-/* Create an engine: copy the config and load templates and FAQ. */
+/* --- the engine ------------------------------------------------------ */
+
+/* Create an engine: copy the config and load the templates. */
 struct engine *
 engine_new(const struct engine_config *cfg, char **cause)
 {
 	struct engine	*e;
+	size_t		 i;
 
 	if (cfg == NULL || cfg->templates_dir == NULL) {
 		*cause = xstrdup("engine: no templates directory");
@@ -562,45 +740,73 @@ engine_new(const struct engine_config *cfg, char **cause)
 	}
 	e = xcalloc(1, sizeof *e);
 	e->templates_dir = xstrdup(cfg->templates_dir);
-	e->faq_path = cfg->faq_path != NULL ? xstrdup(cfg->faq_path) : NULL;
 	e->default_lang = xstrdup(cfg->default_lang != NULL &&
 	    *cfg->default_lang != '\0' ? cfg->default_lang : "en");
 	e->welcome_idle = cfg->welcome_idle > 0 ? cfg->welcome_idle : 0;
 	e->max_failures = cfg->max_failures > 0 ? cfg->max_failures : 1;
-	e->answer_threshold = cfg->answer_threshold;
-	e->confirm_threshold = cfg->confirm_threshold;
-	if (e->answer_threshold <= 0 || e->answer_threshold > 1)
-		e->answer_threshold = 0.5;
-	if (e->confirm_threshold < 0 ||
-	    e->confirm_threshold > e->answer_threshold)
-		e->confirm_threshold = e->answer_threshold;
-	if (engine_load(e, &e->tmpls, &e->faq, cause) != 0) {
+	e->answer = cfg->answer_threshold;
+	if (e->answer <= 0 || e->answer > 1)
+		e->answer = 0.6;
+	e->nlu_min = cfg->nlu_min_confidence;
+	if (e->nlu_min < 0 || e->nlu_min > e->answer)
+		e->nlu_min = e->answer;
+	e->kb_min = cfg->kb_min_score > 0 ? cfg->kb_min_score : 0.3;
+	e->kb_answer = cfg->kb_answer_score;
+	if (e->kb_answer < e->kb_min || e->kb_answer > 1)
+		e->kb_answer = 1;
+	e->sentiment = cfg->handoff_sentiment;
+	if (e->sentiment < -1 || e->sentiment > 1)
+		e->sentiment = -1;
+	for (i = 0; i < cfg->nhuman_only; i++) {
+		e->human_only = xreallocarray(e->human_only,
+		    e->nhuman_only + 1, sizeof *e->human_only);
+		e->human_only[e->nhuman_only++] = xstrdup(cfg->human_only[i]);
+	}
+	e->followup_delay = cfg->followup_delay > 0 ?
+	    cfg->followup_delay : 300;
+	e->resolve_delay = cfg->resolve_delay > 0 ? cfg->resolve_delay : 900;
+	e->action_timeout = cfg->action_timeout > 0 ?
+	    cfg->action_timeout : 10000;
+
+	e->days = cfg->hours.days & 0x7f;
+	e->open = cfg->hours.open;
+	e->close = cfg->hours.close;
+	if (e->days == 0x7f && e->open <= 0 && e->close >= 1440)
+		e->days = 0;	/* always */
+	if (e->days != 0 && (e->open < 0 || e->close > 1440 ||
+	    e->open >= e->close)) {
+		*cause = xasprintf("engine: business hours %d to %d are not "
+		    "an interval of a day", e->open, e->close);
 		engine_free(e);
 		return (NULL);
 	}
-	log_info("engine", "msg=\"loaded\" templates=%zu faq=%zu",
-	    e->tmpls->n, faq_count(e->faq));
+	if (e->days != 0)
+		engine_zone_load(e, cfg->hours.timezone);
+
+	if ((e->tmpls = tmpl_load(e->templates_dir, e->default_lang,
+	    cause)) == NULL) {
+		engine_free(e);
+		return (NULL);
+	}
+	log_info("engine", "msg=\"loaded\" templates=%zu", e->tmpls->n);
 	return (e);
 }
 
-/* Reload templates and FAQ; on error keep the old ones and return -1. */
+/* Reload the templates; on error keep the old ones and return -1. */
 int
 engine_reload(struct engine *e, char **cause)
 {
 	struct tmpl_set	*tmpls;
-	struct faq	*faq;
 
-	if (engine_load(e, &tmpls, &faq, cause) != 0) {
+	if ((tmpls = tmpl_load(e->templates_dir, e->default_lang,
+	    cause)) == NULL) {
 		log_warnx("engine", "msg=\"reload failed, keeping the old "
-		    "templates and FAQ\"");
+		    "templates\"");
 		return (-1);
 	}
 	tmpl_set_free(e->tmpls);
-	faq_free(e->faq);
 	e->tmpls = tmpls;
-	e->faq = faq;
-	log_info("engine", "msg=\"reloaded\" templates=%zu faq=%zu",
-	    e->tmpls->n, faq_count(e->faq));
+	log_info("engine", "msg=\"reloaded\" templates=%zu", e->tmpls->n);
 	return (0);
 }
 
@@ -608,12 +814,16 @@ engine_reload(struct engine *e, char **cause)
 void
 engine_free(struct engine *e)
 {
+	size_t	i;
+
 	if (e == NULL)
 		return;
 	tmpl_set_free(e->tmpls);
-	faq_free(e->faq);
+	for (i = 0; i < e->nhuman_only; i++)
+		free(e->human_only[i]);
+	free(e->human_only);
+	free(e->zone);
 	free(e->templates_dir);
-	free(e->faq_path);
 	free(e->default_lang);
 	free(e);
 }
@@ -640,6 +850,17 @@ engine_result_clear(struct engine_result *res)
 		free(res->replies[i].buttons);
 	}
 	free(res->replies);
+	for (i = 0; i < res->nactions; i++) {
+		free(res->actions[i].name);
+		json_object_put(res->actions[i].params);
+	}
+	free(res->actions);
+	for (i = 0; i < res->ncancel; i++)
+		free(res->cancel[i]);
+	free(res->cancel);
+	for (i = 0; i < res->ntimers; i++)
+		free(res->timers[i].kind);
+	free(res->timers);
 	memset(res, 0, sizeof *res);
 }
 
@@ -689,7 +910,8 @@ state_get_int(struct json_object *o, const char *key, int64_t def)
 /*
  * Parse state JSON.  A missing, empty or damaged state is a new
  * conversation: the engine would rather start afresh than fail a customer's
- * message.
+ * message.  Version 1 states (before the NLU) read as well: their "faq" is
+ * forgotten.
  */
 static void
 state_parse(const char *text, struct engine_state *st)
@@ -710,6 +932,7 @@ state_parse(const char *text, struct engine_state *st)
 	if (!engine_is_stage(st->stage))
 		st->stage[0] = '\0';
 	state_get_string(o, "lang", st->lang, sizeof st->lang);
+	state_get_string(o, "asked", st->asked, sizeof st->asked);
 	st->failures = (int)state_get_int(o, "failures", 0);
 	if (st->failures < 0 || st->failures > 1000)
 		st->failures = 0;
@@ -718,9 +941,18 @@ state_parse(const char *text, struct engine_state *st)
 	st->csat = (int)state_get_int(o, "csat", 0);
 	if (st->csat < 0 || st->csat > 5)
 		st->csat = 0;
-	if (json_object_object_get_ex(o, "faq", &v) &&
+	st->reminded = state_get_int(o, "reminded", 0) != 0;
+	if (json_object_object_get_ex(o, "topic", &v) &&
 	    json_object_is_type(v, json_type_string))
-		st->faq = xstrdup(json_object_get_string(v));
+		st->topic = xstrdup(json_object_get_string(v));
+	if (json_object_object_get_ex(o, "pending", &v) &&
+	    json_object_is_type(v, json_type_object))
+		st->pending = json_object_get(v);
+	/* A stage that needs a pending object is useless without one. */
+	if (st->pending == NULL && (strcmp(st->stage, "confirm") == 0 ||
+	    strcmp(st->stage, "ask_order") == 0 ||
+	    strcmp(st->stage, "action") == 0))
+		memcpy(st->stage, "solve", sizeof "solve");
 	json_object_put(o);
 }
 
@@ -740,9 +972,17 @@ state_format(const struct engine_state *st)
 	json_object_object_add(o, "failures",
 	    json_object_new_int(st->failures));
 	json_object_object_add(o, "last", json_object_new_int64(st->last));
-	if (st->faq != NULL)
-		json_object_object_add(o, "faq",
-		    json_object_new_string(st->faq));
+	if (st->asked[0] != '\0')
+		json_object_object_add(o, "asked",
+		    json_object_new_string(st->asked));
+	if (st->topic != NULL)
+		json_object_object_add(o, "topic",
+		    json_object_new_string(st->topic));
+	if (st->pending != NULL)
+		json_object_object_add(o, "pending",
+		    json_object_get(st->pending));
+	if (st->reminded)
+		json_object_object_add(o, "reminded", json_object_new_int(1));
 	if (st->csat != 0)
 		json_object_object_add(o, "csat",
 		    json_object_new_int(st->csat));
@@ -759,12 +999,33 @@ state_stage(struct engine_state *st, const char *stage)
 	xsnprintf(st->stage, sizeof st->stage, "%s", stage);
 }
 
-/* Set the pending or last FAQ id (NULL to forget it). */
+/* Set the topic (NULL to forget it). */
 static void
-state_set_faq(struct engine_state *st, const char *id)
+state_set_topic(struct engine_state *st, const char *intent)
 {
-	free(st->faq);
-	st->faq = id != NULL ? xstrdup(id) : NULL;
+	free(st->topic);
+	st->topic = intent != NULL ? xstrdup(intent) : NULL;
+}
+
+/* Set what a confirm or ask_order is about (taken; NULL to forget). */
+static void
+state_set_pending(struct engine_state *st, struct json_object *o)
+{
+	json_object_put(st->pending);
+	st->pending = o;
+}
+
+/* A string member of the pending object, or NULL. */
+static const char *
+state_pending_str(const struct engine_state *st, const char *key)
+{
+	struct json_object	*v;
+
+	if (st->pending == NULL ||
+	    !json_object_object_get_ex(st->pending, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return (NULL);
+	return (json_object_get_string(v));
 }
 
 /* Forget a finished conversation: what a new one would start with. */
@@ -773,8 +1034,20 @@ state_reset(struct engine_state *st)
 {
 	st->failures = 0;
 	st->csat = 0;
-	state_set_faq(st, NULL);
+	st->reminded = 0;
+	st->asked[0] = '\0';
+	state_set_topic(st, NULL);
+	state_set_pending(st, NULL);
 	state_stage(st, "welcome");
+}
+
+/* Free what a parsed state holds. */
+static void
+state_clear(struct engine_state *st)
+{
+	free(st->topic);
+	json_object_put(st->pending);
+	memset(st, 0, sizeof *st);
 }
 
 /* --- understanding ---------------------------------------------------- */
@@ -844,6 +1117,61 @@ static const char *engine_human_words[] = {
 	"human", "humans", "agent", "agents", "operator", "operators",
 	"representative", "representatives", "rep"
 };
+
+/* Whether a code point is a Han character. */
+static int
+engine_is_han(int cp)
+{
+	return ((cp >= 0x3400 && cp <= 0x4dbf) ||
+	    (cp >= 0x4e00 && cp <= 0x9fff) ||
+	    (cp >= 0xf900 && cp <= 0xfaff) ||
+	    (cp >= 0x20000 && cp <= 0x2fa1f) ||
+	    (cp >= 0x30000 && cp <= 0x3134f));
+}
+
+/*
+ * NFKC and case folding (full-width "ＡＢＣ１２３" is "abc123"); the caller
+ * frees.  NULL if s is not valid UTF-8.
+ */
+static char *
+engine_normalize(const char *s)
+{
+	utf8proc_uint8_t	*out = NULL;
+	utf8proc_ssize_t	 n;
+
+	n = utf8proc_map((const utf8proc_uint8_t *)s, 0, &out,
+	    UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPAT |
+	    UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+	if (n < 0) {
+		free(out);
+		return (NULL);
+	}
+	return ((char *)out);
+}
+
+/* Count the Han characters and the Latin letters of normalized text. */
+static void
+engine_script(const char *s, size_t *han, size_t *latin)
+{
+	const utf8proc_uint8_t	*p = (const utf8proc_uint8_t *)s;
+	utf8proc_int32_t	 cp;
+	utf8proc_ssize_t	 n;
+
+	*han = *latin = 0;
+	while (*p != '\0') {
+		if ((n = utf8proc_iterate(p, -1, &cp)) <= 0) {
+			p++;
+			continue;
+		}
+		if (engine_is_han(cp))
+			(*han)++;
+		else if (cp < 0x250 && (utf8proc_category(cp) ==
+		    UTF8PROC_CATEGORY_LL || utf8proc_category(cp) ==
+		    UTF8PROC_CATEGORY_LU))
+			(*latin)++;
+		p += n;
+	}
+}
 
 /* Whether s equals one of the n strings in list. */
 static int
@@ -1006,7 +1334,7 @@ engine_is_greeting(const char *norm)
 			ok = 0;
 			break;
 		}
-		if (faq_is_han(cp)) {
+		if (engine_is_han(cp)) {
 			if ((r = engine_greet_word(&w)) == -1)
 				ok = 0;
 			hits += r > 0;
@@ -1115,7 +1443,7 @@ engine_partial(void *arg, const char *name)
 	const struct tmpl		*t;
 
 	t = engine_tmpl(pa->e, pa->lang, pa->channel, name);
-	return (t != NULL ? t->variants[0] : NULL);
+	return (t != NULL ? t->partial : NULL);
 }
 
 /* Choose a variant from the conversation and turn: reproducible. */
@@ -1198,6 +1526,8 @@ engine_say(struct engine_run *r, const char *name)
 	reply->text = text;
 	if (t->nbuttons == 0)
 		return;
+	/* Typed titles of these buttons count as presses (engine_answer). */
+	xsnprintf(r->st.asked, sizeof r->st.asked, "%s", name);
 	reply->buttons = xcalloc(t->nbuttons, sizeof *reply->buttons);
 	for (i = 0; i < t->nbuttons; i++) {
 		if ((title = engine_render(r, t, t->buttons[i].title)) == NULL)
@@ -1228,7 +1558,7 @@ engine_typed_button(struct engine_run *r, const char *name)
 	for (i = 0; i < t->nbuttons && found == NULL; i++) {
 		if ((title = engine_render(r, t, t->buttons[i].title)) == NULL)
 			return (NULL);
-		if ((norm = faq_normalize(title)) != NULL) {
+		if ((norm = engine_normalize(title)) != NULL) {
 			spaced = engine_compact(norm, &nospace);
 			if (strcmp(spaced, r->spaced) == 0 ||
 			    strcmp(nospace, r->nospace) == 0)
@@ -1244,6 +1574,9 @@ engine_typed_button(struct engine_run *r, const char *name)
 
 /* --- the dialogue ----------------------------------------------------- */
 
+/* A KB hit this much weaker than the best still wins if its intent fits. */
+#define ENGINE_KB_PREFER	0.75
+
 /* Set what this step understood. */
 static void
 engine_intent(struct engine_run *r, const char *intent, double confidence)
@@ -1253,38 +1586,246 @@ engine_intent(struct engine_run *r, const char *intent, double confidence)
 	r->res->confidence = confidence;
 }
 
-/* Put a FAQ entry into the context as faq.id, faq.question, faq.answer. */
+/* The NLU's intent if it is confident enough to count, else NULL. */
+static const char *
+engine_nlu_intent(struct engine_run *r, double *conf)
+{
+	const struct nlu_result	*n = r->ev->nlu;
+
+	*conf = 0;
+	if (n == NULL || n->intent == NULL)
+		return (NULL);
+	*conf = n->confidence;
+	if (n->confidence < r->e->nlu_min)
+		return (NULL);
+	return (n->intent);
+}
+
+/* Whether the NLU is sure enough to act that the intent is this one. */
+static int
+engine_nlu_is(struct engine_run *r, const char *intent)
+{
+	const struct nlu_result	*n = r->ev->nlu;
+
+	return (n != NULL && n->intent != NULL &&
+	    strcmp(n->intent, intent) == 0 && n->confidence >= r->e->answer);
+}
+
+/* The first entity of a type the NLU found, or NULL. */
+static const char *
+engine_entity(struct engine_run *r, const char *type)
+{
+	const struct nlu_result	*n = r->ev->nlu;
+	size_t			 i;
+
+	if (n == NULL)
+		return (NULL);
+	for (i = 0; i < n->nentities; i++) {
+		if (strcmp(n->entities[i].type, type) == 0 &&
+		    n->entities[i].value != NULL &&
+		    *n->entities[i].value != '\0')
+			return (n->entities[i].value);
+	}
+	return (NULL);
+}
+
+/* Whether an intent is one only people handle. */
+static int
+engine_is_human_only(const struct engine *e, const char *intent)
+{
+	size_t	i;
+
+	for (i = 0; i < e->nhuman_only; i++) {
+		if (strcmp(e->human_only[i], intent) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* The action an intent is served by, or NULL. */
+static const char *
+engine_action_for(const char *intent)
+{
+	if (intent != NULL && strcmp(intent, "order_status") == 0)
+		return ("order_status");
+	return (NULL);
+}
+
+/* Ask for a timer of this kind to be cancelled. */
 static void
-engine_ctx_faq(struct engine_run *r, const struct faq_entry *fe)
+engine_timer_cancel(struct engine_run *r, const char *kind)
+{
+	struct engine_result	*res = r->res;
+
+	res->cancel = xreallocarray(res->cancel, res->ncancel + 1,
+	    sizeof *res->cancel);
+	res->cancel[res->ncancel++] = xstrdup(kind);
+}
+
+/* Ask for a timer of this kind to be set (replacing one of that kind). */
+static void
+engine_timer_set(struct engine_run *r, const char *kind, int64_t due)
+{
+	struct engine_result	*res = r->res;
+
+	res->timers = xreallocarray(res->timers, res->ntimers + 1,
+	    sizeof *res->timers);
+	res->timers[res->ntimers].kind = xstrdup(kind);
+	res->timers[res->ntimers].due = due;
+	res->ntimers++;
+}
+
+/*
+ * After the customer (or an agent, or an action) moved the conversation:
+ * cancel the timers (only a waiting stage can have any) and set the one
+ * the new stage waits with.
+ */
+static void
+engine_timers_for_stage(struct engine_run *r)
+{
+	struct engine_state	*st = &r->st;
+	int64_t			 now = r->ev->now;
+	size_t			 i;
+
+	if (strcmp(r->prev, "follow_up") == 0 ||
+	    strcmp(r->prev, "csat") == 0 || strcmp(r->prev, "action") == 0) {
+		for (i = 0; i < NITEMS(engine_timer_kinds); i++)
+			engine_timer_cancel(r, engine_timer_kinds[i]);
+	}
+	if (strcmp(st->stage, "follow_up") == 0) {
+		st->reminded = 0;
+		engine_timer_set(r, "followup",
+		    now + (int64_t)r->e->followup_delay * 1000);
+	} else if (strcmp(st->stage, "csat") == 0)
+		engine_timer_set(r, "resolve",
+		    now + (int64_t)r->e->resolve_delay * 1000);
+	else if (strcmp(st->stage, "action") == 0)
+		engine_timer_set(r, "action", now + r->e->action_timeout);
+}
+
+/* Move to a stage; stages that need no pending object forget it. */
+static void
+engine_stage(struct engine_run *r, const char *stage)
+{
+	state_stage(&r->st, stage);
+	if (strcmp(stage, "confirm") != 0 && strcmp(stage, "ask_order") != 0 &&
+	    strcmp(stage, "action") != 0)
+		state_set_pending(&r->st, NULL);
+}
+
+/* A knowledge-base hit as the object templates and the state keep. */
+static struct json_object *
+engine_kb_object(const struct kb_hit *h)
 {
 	struct json_object	*o;
 
 	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string(fe->id));
+	json_object_object_add(o, "id", json_object_new_int64(h->id));
 	json_object_object_add(o, "question",
-	    json_object_new_string(fe->question));
+	    json_object_new_string(h->question != NULL ? h->question : ""));
 	json_object_object_add(o, "answer",
-	    json_object_new_string(fe->answer));
-	json_object_object_add(r->ctx, "faq", o);
+	    json_object_new_string(h->answer != NULL ? h->answer : ""));
+	if (h->intent != NULL && *h->intent != '\0')
+		json_object_object_add(o, "intent",
+		    json_object_new_string(h->intent));
+	json_object_object_add(o, "score",
+	    json_object_new_double(h->score));
+	return (o);
 }
 
-/* Hand the conversation to a person; the bot falls silent. */
+/* A string member of an object, or NULL. */
+static const char *
+engine_obj_str(struct json_object *o, const char *key)
+{
+	struct json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return (NULL);
+	return (json_object_get_string(v));
+}
+
+/* A member of an object, or NULL. */
+static struct json_object *
+engine_obj(struct json_object *o, const char *key)
+{
+	struct json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return (NULL);
+	return (v);
+}
+
+/* Put the local date and time of business hours into the context. */
+static void
+engine_ctx_hours(struct engine_run *r, int64_t next)
+{
+	const struct engine	*e = r->e;
+	struct json_object	*hours, *o;
+	struct tm		 tm;
+	time_t			 t;
+	int64_t			 local, now_local, day, today;
+	int			 wday, minute, w2, m2;
+	char			 buf[32];
+
+	hours = json_object_new_object();
+	xsnprintf(buf, sizeof buf, "%02d:%02d", e->open / 60, e->open % 60);
+	json_object_object_add(hours, "open", json_object_new_string(buf));
+	xsnprintf(buf, sizeof buf, "%02d:%02d", e->close / 60, e->close % 60);
+	json_object_object_add(hours, "close", json_object_new_string(buf));
+	if (next > 0) {
+		local = next / 1000 + engine_offset(e, next / 1000);
+		now_local = r->ev->now / 1000 + engine_offset(e,
+		    r->ev->now / 1000);
+		day = engine_local_day(local, &wday, &minute);
+		today = engine_local_day(now_local, &w2, &m2);
+		o = json_object_new_object();
+		t = (time_t)local;
+		gmtime_r(&t, &tm);
+		strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+		json_object_object_add(o, "date", json_object_new_string(buf));
+		xsnprintf(buf, sizeof buf, "%02d:%02d", minute / 60,
+		    minute % 60);
+		json_object_object_add(o, "time", json_object_new_string(buf));
+		json_object_object_add(o, "day",
+		    json_object_new_string(engine_days[wday]));
+		json_object_object_add(o, engine_days[wday],
+		    json_object_new_boolean(1));
+		json_object_object_add(o, "today",
+		    json_object_new_boolean(day == today));
+		json_object_object_add(o, "tomorrow",
+		    json_object_new_boolean(day == today + 1));
+		json_object_object_add(o, "later",
+		    json_object_new_boolean(day > today + 1));
+		json_object_object_add(hours, "next", o);
+	}
+	json_object_object_add(r->ctx, "hours", hours);
+}
+
+/*
+ * Hand the conversation to a person; the bot falls silent.  Outside
+ * business hours the customer is told when people are back.
+ */
 static void
 engine_handoff(struct engine_run *r, const char *reason)
 {
 	struct json_object	*o;
+	int64_t			 next = 0;
 
 	o = json_object_new_object();
 	json_object_object_add(o, "reason", json_object_new_string(reason));
-	json_object_object_add(o, "requested",
-	    json_object_new_boolean(strcmp(reason, "requested") == 0));
-	json_object_object_add(o, "unanswered",
-	    json_object_new_boolean(strcmp(reason, "unanswered") == 0));
+	json_object_object_add(o, reason, json_object_new_boolean(1));
 	json_object_object_add(r->ctx, "handoff", o);
-	engine_say(r, "handoff");
-	state_stage(&r->st, "handoff");
+	if (!engine_hours_open(r->e, r->ev->now, &next)) {
+		engine_ctx_hours(r, next);
+		engine_say(r, "after_hours");
+		r->res->after_hours = 1;
+		r->res->back_at = next;
+	} else
+		engine_say(r, "handoff");
+	engine_stage(r, "handoff");
 	r->st.failures = 0;
-	state_set_faq(&r->st, NULL);
+	r->st.asked[0] = '\0';
 	free(r->res->handoff_reason);
 	r->res->handoff_reason = xstrdup(reason);
 }
@@ -1293,70 +1834,223 @@ engine_handoff(struct engine_run *r, const char *reason)
 static void
 engine_unanswered(struct engine_run *r)
 {
-	state_set_faq(&r->st, NULL);
 	if (r->st.failures >= r->e->max_failures) {
 		engine_handoff(r, "unanswered");
 		return;
 	}
 	r->st.failures++;
-	state_stage(&r->st, "solve");
+	engine_stage(r, "solve");
 	engine_say(r, "fallback");
 }
 
-/* Answer with a FAQ entry and ask whether that helped. */
+/* Answer with a knowledge-base entry (taken) and ask whether it helped. */
 static void
-engine_solve(struct engine_run *r, const struct faq_entry *fe, double score)
+engine_solve(struct engine_run *r, struct json_object *kb)
 {
-	engine_ctx_faq(r, fe);
-	engine_intent(r, fe->id, score);
+	const char	*intent = engine_obj_str(kb, "intent");
+
+	json_object_object_add(r->ctx, "kb", kb);
 	engine_say(r, "solve");
 	engine_say(r, "follow_up");
-	state_stage(&r->st, "follow_up");
-	state_set_faq(&r->st, fe->id);
+	engine_stage(r, "follow_up");
+	state_set_topic(&r->st, intent != NULL ? intent : r->res->intent);
 	r->st.failures = 0;
 }
 
-/* Find a FAQ entry by id, in the conversation's language if it has one. */
-static const struct faq_entry *
-engine_faq_entry(struct engine_run *r, const char *id)
+/* Ask "do you mean ...?" about a knowledge-base entry (taken). */
+static void
+engine_confirm_kb(struct engine_run *r, struct json_object *kb)
 {
-	const struct faq_entry	*fe;
-	size_t			 i;
+	struct json_object	*p;
 
-	if (id == NULL)
-		return (NULL);
-	if (faq_find(r->e->faq, id, r->st.lang, &fe) == 1)
-		return (fe);
-	for (i = 0; (fe = faq_entry_at(r->e->faq, i)) != NULL; i++) {
-		if (strcmp(fe->id, id) == 0)
-			return (fe);
-	}
-	return (NULL);
+	json_object_object_add(r->ctx, "kb", json_object_get(kb));
+	engine_say(r, "confirm");
+	engine_stage(r, "confirm");
+	p = json_object_new_object();
+	json_object_object_add(p, "kind", json_object_new_string("kb"));
+	json_object_object_add(p, "kb", kb);
+	state_set_pending(&r->st, p);
 }
 
-/* Treat the message as a question: answer, confirm or fall back. */
+/* The pending object of an action, with its order number or none. */
+static struct json_object *
+engine_action_pending(const char *action, const char *intent,
+    const char *order_id)
+{
+	struct json_object	*p, *slots;
+
+	p = json_object_new_object();
+	json_object_object_add(p, "kind", json_object_new_string("action"));
+	json_object_object_add(p, "action", json_object_new_string(action));
+	json_object_object_add(p, "intent", json_object_new_string(intent));
+	if (order_id != NULL) {
+		slots = json_object_new_object();
+		json_object_object_add(slots, "order_id",
+		    json_object_new_string(order_id));
+		json_object_object_add(p, "slots", slots);
+	}
+	return (p);
+}
+
+/* The order number of the pending action, or NULL. */
+static const char *
+engine_pending_order(struct engine_run *r)
+{
+	return (engine_obj_str(engine_obj(r->st.pending, "slots"),
+	    "order_id"));
+}
+
+/* Ask for the order number an action needs. */
+static void
+engine_ask_order(struct engine_run *r, const char *action,
+    const char *intent, int invalid)
+{
+	struct json_object	*o;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "invalid",
+	    json_object_new_boolean(invalid));
+	json_object_object_add(r->ctx, "slot", o);
+	engine_say(r, "ask_order");
+	engine_stage(r, "ask_order");
+	state_set_pending(&r->st, engine_action_pending(action, intent, NULL));
+}
+
+/* Ask "shall I look up order 12345?" before doing it. */
+static void
+engine_confirm_action(struct engine_run *r, const char *action,
+    const char *intent, const char *order_id)
+{
+	struct json_object	*o;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(order_id));
+	json_object_object_add(r->ctx, "order", o);
+	engine_say(r, "confirm");
+	engine_stage(r, "confirm");
+	state_set_pending(&r->st, engine_action_pending(action, intent,
+	    order_id));
+}
+
+/* Ask the pipeline to run an action; its result comes back as an event. */
+static void
+engine_run_action(struct engine_run *r, const char *action,
+    const char *intent, const char *order_id)
+{
+	struct engine_result	*res = r->res;
+	struct json_object	*params;
+
+	params = json_object_new_object();
+	json_object_object_add(params, "order_id",
+	    json_object_new_string(order_id));
+	res->actions = xreallocarray(res->actions, res->nactions + 1,
+	    sizeof *res->actions);
+	res->actions[res->nactions].name = xstrdup(action);
+	res->actions[res->nactions].params = params;
+	res->nactions++;
+	engine_stage(r, "action");
+	state_set_pending(&r->st, engine_action_pending(action, intent,
+	    order_id));
+}
+
+/*
+ * Choose the knowledge-base entry for a question: the best hit of the
+ * conversation's language that passes kb_min_score, unless a hit of the
+ * classified intent is nearly as good.  NULL if none passes.
+ */
+static const struct kb_hit *
+engine_choose_kb(struct engine_run *r, const char *intent)
+{
+	const struct kb_hit	*h, *best = NULL, *match = NULL;
+	size_t			 i;
+
+	for (i = 0; i < r->ev->nkb; i++) {
+		h = &r->ev->kb[i];
+		if (h->score < r->e->kb_min || h->answer == NULL)
+			continue;
+		if (h->lang != NULL && *h->lang != '\0' &&
+		    strcmp(h->lang, r->st.lang) != 0)
+			continue;
+		if (best == NULL || h->score > best->score)
+			best = h;
+		if (intent != NULL && h->intent != NULL &&
+		    strcmp(h->intent, intent) == 0 &&
+		    (match == NULL || h->score > match->score))
+			match = h;
+	}
+	if (match != NULL && match->score >= best->score * ENGINE_KB_PREFER)
+		return (match);
+	return (best);
+}
+
+/* Offer a person or another question. */
+static void
+engine_offer(struct engine_run *r, const char *template)
+{
+	engine_stage(r, "offer");
+	engine_say(r, template);
+}
+
+/* Treat the message as a question: act, answer, confirm or fall back. */
 static void
 engine_question(struct engine_run *r)
 {
-	struct faq_match	m;
-	const char		*text = r->ev->text;
+	const struct kb_hit	*h;
+	struct json_object	*kb;
+	const char		*intent, *action, *order_id;
+	double			 conf;
 
-	if (text == NULL ||
-	    faq_search(r->e->faq, r->st.lang, text, &m, 1) == 0 ||
-	    m.score < r->e->confirm_threshold) {
-		engine_intent(r, NULL, 0);
-		engine_unanswered(r);
+	intent = engine_nlu_intent(r, &conf);
+	engine_intent(r, intent, intent != NULL ? conf : 0);
+
+	if (intent != NULL && engine_is_human_only(r->e, intent)) {
+		engine_handoff(r, "human_only");
 		return;
 	}
-	if (m.score >= r->e->answer_threshold) {
-		engine_solve(r, m.entry, m.score);
+	/*
+	 * An action's intent: confirm the order number, or ask for it; but
+	 * when unsure, with no number and a knowledge-base candidate, the
+	 * message is treated as a question (the candidate is confirmed).
+	 */
+	if ((action = engine_action_for(intent)) != NULL) {
+		order_id = engine_entity(r, "order_id");
+		if (order_id != NULL)
+			engine_confirm_action(r, action, intent, order_id);
+		else if (conf >= r->e->answer ||
+		    engine_choose_kb(r, intent) == NULL)
+			engine_ask_order(r, action, intent, 0);
+		else
+			action = NULL;
+		if (action != NULL)
+			return;
+	}
+	if (intent != NULL && strcmp(intent, "human") == 0) {
+		/* Not sure enough to hand off outright: offer. */
+		engine_offer(r, "offer");
 		return;
 	}
-	engine_ctx_faq(r, m.entry);
-	engine_intent(r, m.entry->id, m.score);
-	engine_say(r, "confirm");
-	state_stage(&r->st, "confirm");
-	state_set_faq(&r->st, m.entry->id);
+
+	/*
+	 * Answer outright when the entry is of the intent understood and
+	 * either is sure enough, or when the entry is for something the
+	 * intents do not cover (no intent) and matches very well; else ask.
+	 */
+	if ((h = engine_choose_kb(r, intent)) != NULL) {
+		kb = engine_kb_object(h);
+		/* What was understood is what is answered or proposed. */
+		if (h->intent == NULL || intent == NULL ||
+		    strcmp(h->intent, intent) != 0)
+			engine_intent(r, h->intent, h->score);
+		if ((intent != NULL && h->intent != NULL &&
+		    strcmp(h->intent, intent) == 0 && (conf >= r->e->answer ||
+		    h->score >= r->e->kb_answer)) ||
+		    (h->intent == NULL && h->score >= r->e->kb_answer))
+			engine_solve(r, kb);
+		else
+			engine_confirm_kb(r, kb);
+		return;
+	}
+	engine_unanswered(r);
 }
 
 enum engine_answer {
@@ -1368,12 +2062,12 @@ enum engine_answer {
 
 /* Read a yes, no or "something else" from a button value or typed text. */
 static enum engine_answer
-engine_answer(struct engine_run *r, const char *value, const char *name)
+engine_answer(struct engine_run *r, const char *value)
 {
 	const char	*s = r->spaced, *ns = r->nospace;
 
-	if (value == NULL)
-		value = engine_typed_button(r, name);
+	if (value == NULL && r->st.asked[0] != '\0')
+		value = engine_typed_button(r, r->st.asked);
 	if (value != NULL) {
 		if (strcmp(value, "yes") == 0)
 			return (ANSWER_YES);
@@ -1397,6 +2091,10 @@ engine_answer(struct engine_run *r, const char *value, const char *name)
 	if (strcmp(r->st.stage, "offer") == 0 &&
 	    engine_says(s, ns, engine_other, NITEMS(engine_other)))
 		return (ANSWER_OTHER);
+	if (engine_nlu_is(r, "affirm"))
+		return (ANSWER_YES);
+	if (engine_nlu_is(r, "deny"))
+		return (ANSWER_NO);
 	return (ANSWER_NONE);
 }
 
@@ -1404,7 +2102,7 @@ engine_answer(struct engine_run *r, const char *value, const char *name)
 static void
 engine_csat(struct engine_run *r)
 {
-	state_stage(&r->st, "csat");
+	engine_stage(r, "csat");
 	r->st.failures = 0;
 	r->st.csat = 0;
 	engine_say(r, "csat");
@@ -1423,9 +2121,118 @@ engine_thanks(struct engine_run *r, int rating)
 	    json_object_new_boolean(rating >= 4));
 	json_object_object_add(r->ctx, "csat", o);
 	r->st.csat = rating;
+	r->res->csat = rating;
 	engine_intent(r, "csat", 1);
-	state_stage(&r->st, "resolved");
+	engine_stage(r, "resolved");
 	engine_say(r, "thanks");
+}
+
+/* "Sure, what else?": back to waiting for a question. */
+static void
+engine_anything_else(struct engine_run *r)
+{
+	engine_stage(r, "solve");
+	r->st.failures = 0;
+	engine_say(r, "anything_else");
+}
+
+/* A yes or no to "do you mean" or "shall I look it up": 1 if it was. */
+static int
+engine_on_confirm(struct engine_run *r, const char *value)
+{
+	struct engine_state	*st = &r->st;
+	struct json_object	*kb;
+	const char		*kind, *action, *intent, *order_id;
+
+	switch (engine_answer(r, value)) {
+	case ANSWER_YES:
+		kind = state_pending_str(st, "kind");
+		if (kind != NULL && strcmp(kind, "kb") == 0 &&
+		    (kb = engine_obj(st->pending, "kb")) != NULL &&
+		    json_object_is_type(kb, json_type_object)) {
+			intent = engine_obj_str(kb, "intent");
+			engine_intent(r, intent, 1);
+			if (intent != NULL &&
+			    engine_is_human_only(r->e, intent))
+				engine_handoff(r, "human_only");
+			else
+				engine_solve(r, json_object_get(kb));
+			return (1);
+		}
+		action = state_pending_str(st, "action");
+		intent = state_pending_str(st, "intent");
+		order_id = engine_pending_order(r);
+		if (kind != NULL && strcmp(kind, "action") == 0 &&
+		    action != NULL && intent != NULL && order_id != NULL) {
+			engine_intent(r, intent, 1);
+			/* Copies: the pending object is replaced. */
+			action = xstrdup(action);
+			intent = xstrdup(intent);
+			order_id = xstrdup(order_id);
+			engine_run_action(r, action, intent, order_id);
+			free((char *)action);
+			free((char *)intent);
+			free((char *)order_id);
+			return (1);
+		}
+		engine_intent(r, NULL, 0);
+		engine_unanswered(r);
+		return (1);
+	case ANSWER_NO:
+		engine_intent(r, "deny", 1);
+		engine_unanswered(r);
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/*
+ * An answer to "what is your order number?": the number (the NLU found an
+ * order_id entity), no, something the bot cannot use (asked again, a
+ * failure) or a new question (0).
+ */
+static int
+engine_on_ask_order(struct engine_run *r, const char *value)
+{
+	struct engine_state	*st = &r->st;
+	const char		*order_id, *other;
+	char			*action, *intent;
+	double			 conf;
+
+	action = xstrdup(state_pending_str(st, "action") != NULL ?
+	    state_pending_str(st, "action") : "order_status");
+	intent = xstrdup(state_pending_str(st, "intent") != NULL ?
+	    state_pending_str(st, "intent") : action);
+	order_id = value == NULL ? engine_entity(r, "order_id") : NULL;
+	if (order_id != NULL) {
+		engine_intent(r, intent, 1);
+		engine_run_action(r, action, intent, order_id);
+		goto done;
+	}
+	if (engine_answer(r, value) == ANSWER_NO) {
+		engine_intent(r, "deny", 1);
+		engine_anything_else(r);
+		goto done;
+	}
+	other = engine_nlu_intent(r, &conf);
+	if (value != NULL || (other != NULL && conf >= r->e->answer &&
+	    strcmp(other, intent) != 0)) {
+		free(action);
+		free(intent);
+		return (0);
+	}
+	engine_intent(r, intent, conf);
+	if (st->failures >= r->e->max_failures)
+		engine_handoff(r, "unanswered");
+	else {
+		st->failures++;
+		engine_ask_order(r, action, intent, 1);
+	}
+done:
+	free(action);
+	free(intent);
+	return (1);
 }
 
 /*
@@ -1436,43 +2243,29 @@ static int
 engine_on_answer(struct engine_run *r, const char *value)
 {
 	struct engine_state	*st = &r->st;
-	const struct faq_entry	*fe;
 	const char		*typed;
 	int			 rating;
 
-	if (strcmp(st->stage, "confirm") == 0) {
-		switch (engine_answer(r, value, "confirm")) {
-		case ANSWER_YES:
-			if ((fe = engine_faq_entry(r, st->faq)) == NULL)
-				engine_unanswered(r);
-			else
-				engine_solve(r, fe, 1);
-			return (1);
-		case ANSWER_NO:
-			engine_intent(r, "deny", 1);
-			engine_unanswered(r);
-			return (1);
-		default:
-			return (0);
-		}
-	}
+	if (strcmp(st->stage, "confirm") == 0)
+		return (engine_on_confirm(r, value));
+	if (strcmp(st->stage, "ask_order") == 0)
+		return (engine_on_ask_order(r, value));
 	if (strcmp(st->stage, "follow_up") == 0) {
-		switch (engine_answer(r, value, "follow_up")) {
+		switch (engine_answer(r, value)) {
 		case ANSWER_YES:
 			engine_intent(r, "affirm", 1);
 			engine_csat(r);
 			return (1);
 		case ANSWER_NO:
 			engine_intent(r, "deny", 1);
-			state_stage(st, "offer");
-			engine_say(r, "offer");
+			engine_offer(r, "offer");
 			return (1);
 		default:
 			return (0);
 		}
 	}
 	if (strcmp(st->stage, "offer") == 0) {
-		switch (engine_answer(r, value, "offer")) {
+		switch (engine_answer(r, value)) {
 		case ANSWER_YES:
 			engine_intent(r, "human", 1);
 			engine_handoff(r, "requested");
@@ -1480,17 +2273,15 @@ engine_on_answer(struct engine_run *r, const char *value)
 		case ANSWER_NO:
 		case ANSWER_OTHER:
 			engine_intent(r, "other", 1);
-			state_stage(st, "solve");
-			st->failures = 0;
-			engine_say(r, "anything_else");
+			engine_anything_else(r);
 			return (1);
 		default:
 			return (0);
 		}
 	}
 	if (strcmp(st->stage, "csat") == 0) {
-		if (value == NULL && (typed = engine_typed_button(r,
-		    "csat")) != NULL)
+		if (value == NULL && st->asked[0] != '\0' &&
+		    (typed = engine_typed_button(r, st->asked)) != NULL)
 			value = typed;
 		rating = engine_rating(value != NULL ? value : r->nospace);
 		if (rating == 0)
@@ -1530,11 +2321,21 @@ engine_detect_lang(struct engine_run *r)
 {
 	size_t	han, latin;
 
-	faq_script(r->norm, &han, &latin);
+	engine_script(r->norm, &han, &latin);
 	if (han > 0)
 		xsnprintf(r->st.lang, sizeof r->st.lang, "zh-CN");
 	else if (latin > 0 && !engine_is_answer_text(r))
 		xsnprintf(r->st.lang, sizeof r->st.lang, "en");
+}
+
+/* Whether the message's sentiment is bad enough to hand off. */
+static int
+engine_is_upset(struct engine_run *r, const char *value)
+{
+	const struct nlu_result	*n = r->ev->nlu;
+
+	return (value == NULL && n != NULL && r->e->sentiment > -1 &&
+	    n->sentiment < r->e->sentiment && !engine_is_answer_text(r));
 }
 
 /* A customer's message or button press. */
@@ -1554,6 +2355,9 @@ engine_on_message(struct engine_run *r)
 			st->last = ev->now;
 		return;
 	}
+	r->timers = 1;
+	if (ev->nlu != NULL)
+		r->res->sentiment = ev->nlu->sentiment;
 	engine_detect_lang(r);
 
 	if (r->e->welcome_idle > 0 && st->last > 0 && ev->now > 0 &&
@@ -1563,7 +2367,9 @@ engine_on_message(struct engine_run *r)
 	    idle;
 	if (ev->now > 0)
 		st->last = ev->now;
-	greeting = value == NULL && engine_is_greeting(r->norm);
+	greeting = value == NULL && (engine_is_greeting(r->norm) ||
+	    (engine_nlu_is(r, "greeting") &&
+	    engine_entity(r, "order_id") == NULL));
 
 	if (fresh) {
 		state_reset(st);
@@ -1579,14 +2385,20 @@ engine_on_message(struct engine_run *r)
 			return;
 	} else if (greeting) {
 		engine_intent(r, "greeting", 1);
-		state_stage(st, "welcome");
+		engine_stage(r, "welcome");
 		engine_say(r, "welcome");
 		return;
 	}
 
-	if (engine_wants_human(r->norm, r->spaced, value)) {
+	if (engine_wants_human(r->norm, r->spaced, value) ||
+	    (value == NULL && engine_nlu_is(r, "human"))) {
 		engine_intent(r, "human", 1);
 		engine_handoff(r, "requested");
+		return;
+	}
+	if (engine_is_upset(r, value)) {
+		engine_intent(r, ev->nlu->intent, ev->nlu->confidence);
+		engine_handoff(r, "sentiment");
 		return;
 	}
 	if (engine_on_answer(r, value))
@@ -1597,13 +2409,170 @@ engine_on_message(struct engine_run *r)
 		engine_unanswered(r);
 		return;
 	}
-	if (engine_is_ack(r)) {
+	if (engine_is_ack(r) || engine_nlu_is(r, "thanks") ||
+	    engine_nlu_is(r, "affirm")) {
 		/* "Thanks", "ok": polite, and not a failure. */
 		engine_intent(r, "thanks", 1);
 		engine_say(r, "acknowledge");
 		return;
 	}
+	if (engine_nlu_is(r, "goodbye")) {
+		engine_intent(r, "goodbye", ev->nlu->confidence);
+		engine_stage(r, "resolved");
+		engine_say(r, "goodbye");
+		return;
+	}
+	if (engine_nlu_is(r, "deny")) {
+		engine_intent(r, "deny", ev->nlu->confidence);
+		engine_anything_else(r);
+		return;
+	}
 	engine_question(r);
+}
+
+/* Normalize an order status for order.is: "In Transit" is in_transit. */
+static char *
+engine_status_key(const char *s)
+{
+	char	*k = xstrdup(s), *p;
+
+	for (p = k; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+		else if (*p == ' ' || *p == '-')
+			*p = '_';
+	}
+	return (k);
+}
+
+/* The order object templates see: the action's fields, id and is.*. */
+static struct json_object *
+engine_order_object(struct json_object *result, const char *order_id)
+{
+	struct json_object	*o = NULL, *is;
+	const char		*status;
+	char			*key;
+	size_t			 i;
+	int			 known = 0;
+
+	if (result != NULL && json_object_is_type(result, json_type_object) &&
+	    json_object_deep_copy(result, &o, NULL) != 0)
+		o = NULL;
+	if (o == NULL)
+		o = json_object_new_object();
+	if (order_id != NULL)
+		json_object_object_add(o, "id",
+		    json_object_new_string(order_id));
+	is = json_object_new_object();
+	if ((status = engine_obj_str(o, "status")) != NULL && *status != '\0') {
+		key = engine_status_key(status);
+		for (i = 0; i < NITEMS(engine_order_states); i++) {
+			if (strcmp(key, engine_order_states[i]) == 0)
+				known = 1;
+		}
+		json_object_object_add(is, key, json_object_new_boolean(1));
+		free(key);
+	}
+	json_object_object_add(is, "known", json_object_new_boolean(known));
+	json_object_object_add(o, "is", is);
+	return (o);
+}
+
+/* The result of an action: say what it found, or apologize. */
+static void
+engine_on_action(struct engine_run *r, const char *name,
+    enum engine_action_status status, struct json_object *result)
+{
+	struct engine_state	*st = &r->st;
+	const char		*want;
+	char			*action, *intent, *order_id;
+
+	want = state_pending_str(st, "action");
+	if (strcmp(st->stage, "action") != 0 || want == NULL ||
+	    name == NULL || strcmp(want, name) != 0) {
+		/* Late or unasked for: the customer has moved on. */
+		log_debug("engine", "msg=\"action result ignored\" conv=%lld "
+		    "action=%s stage=%s", (long long)r->ev->conversation_id,
+		    name != NULL ? name : "-", st->stage);
+		return;
+	}
+	r->timers = 1;
+	action = xstrdup(want);
+	intent = xstrdup(state_pending_str(st, "intent") != NULL ?
+	    state_pending_str(st, "intent") : want);
+	order_id = engine_pending_order(r) != NULL ?
+	    xstrdup(engine_pending_order(r)) : NULL;
+	engine_intent(r, intent, 1);
+	if (status == ENGINE_ACTION_OK && result == NULL)
+		status = ENGINE_ACTION_FAILED;
+	json_object_object_add(r->ctx, "order",
+	    engine_order_object(status == ENGINE_ACTION_OK ? result : NULL,
+	    order_id));
+	switch (status) {
+	case ENGINE_ACTION_OK:
+		engine_say(r, "order_status");
+		engine_say(r, "follow_up");
+		engine_stage(r, "follow_up");
+		state_set_topic(st, intent);
+		st->failures = 0;
+		break;
+	case ENGINE_ACTION_NOT_FOUND:
+		engine_say(r, "order_not_found");
+		if (st->failures >= r->e->max_failures) {
+			engine_handoff(r, "unanswered");
+			break;
+		}
+		st->failures++;
+		engine_stage(r, "ask_order");
+		state_set_pending(st, engine_action_pending(action, intent,
+		    NULL));
+		break;
+	default:
+		engine_offer(r, "action_failed");
+		break;
+	}
+	free(action);
+	free(intent);
+	free(order_id);
+}
+
+/* A timer the engine set is due. */
+static void
+engine_on_timer(struct engine_run *r)
+{
+	struct engine_state	*st = &r->st;
+	const char		*kind = r->ev->timer;
+	size_t			 i;
+
+	if (kind == NULL)
+		kind = "";
+	if (strcmp(kind, "followup") == 0 &&
+	    strcmp(st->stage, "follow_up") == 0 && !st->reminded) {
+		st->reminded = 1;
+		engine_say(r, "reminder");
+		engine_timer_set(r, "resolve", r->ev->now +
+		    (int64_t)r->e->resolve_delay * 1000);
+		return;
+	}
+	if (strcmp(kind, "resolve") == 0 &&
+	    (strcmp(st->stage, "follow_up") == 0 ||
+	    strcmp(st->stage, "csat") == 0)) {
+		engine_intent(r, "auto_resolved", 1);
+		engine_say(r, "auto_resolved");
+		engine_stage(r, "resolved");
+		st->asked[0] = '\0';
+		for (i = 0; i < NITEMS(engine_timer_kinds); i++)
+			engine_timer_cancel(r, engine_timer_kinds[i]);
+		return;
+	}
+	if (strcmp(kind, "action") == 0 && strcmp(st->stage, "action") == 0) {
+		/* The look-up never came back (a restart, say). */
+		engine_on_action(r, state_pending_str(st, "action"),
+		    ENGINE_ACTION_FAILED, NULL);
+		return;
+	}
+	log_debug("engine", "msg=\"timer ignored\" conv=%lld kind=%s "
+	    "stage=%s", (long long)r->ev->conversation_id, kind, st->stage);
 }
 
 /* The status a stage means for the conversation. */
@@ -1619,6 +2588,35 @@ engine_status(const char *stage)
 	if (strcmp(stage, "resolved") == 0)
 		return ("resolved");
 	return ("bot");
+}
+
+/* Put what the NLU understood into the context: intent, entities. */
+static void
+engine_ctx_nlu(struct json_object *ctx, const struct nlu_result *n)
+{
+	struct json_object	*o;
+	size_t			 i;
+
+	if (n == NULL)
+		return;
+	if (n->intent != NULL) {
+		o = json_object_new_object();
+		json_object_object_add(o, "name",
+		    json_object_new_string(n->intent));
+		json_object_object_add(o, "confidence",
+		    json_object_new_double(n->confidence));
+		json_object_object_add(ctx, "intent", o);
+	}
+	o = json_object_new_object();
+	for (i = 0; i < n->nentities; i++) {
+		if (n->entities[i].type == NULL ||
+		    n->entities[i].value == NULL ||
+		    json_object_object_get_ex(o, n->entities[i].type, NULL))
+			continue;
+		json_object_object_add(o, n->entities[i].type,
+		    json_object_new_string(n->entities[i].value));
+	}
+	json_object_object_add(ctx, "entities", o);
 }
 
 /* The context every template sees. */
@@ -1639,7 +2637,30 @@ engine_context(const struct engine_event *ev)
 	json_object_object_add(o, "channel", json_object_new_string(
 	    ev->channel != NULL ? ev->channel : ""));
 	json_object_object_add(ctx, "conversation", o);
+	if (ev->type == ENGINE_EV_MESSAGE)
+		engine_ctx_nlu(ctx, ev->nlu);
 	return (ctx);
+}
+
+/* Whether a message could need knowledge-base hits (see engine.h). */
+int
+engine_wants_kb(const struct engine *e, const char *value,
+    const struct nlu_result *n)
+{
+	static const char	*small_talk[] = {
+		"greeting", "thanks", "goodbye", "affirm", "deny", "human"
+	};
+	size_t			 i;
+
+	if (value != NULL && *value != '\0')
+		return (0);
+	if (n == NULL || n->intent == NULL || n->confidence < e->answer)
+		return (1);
+	for (i = 0; i < NITEMS(small_talk); i++) {
+		if (strcmp(n->intent, small_talk[i]) == 0)
+			return (0);
+	}
+	return (1);
 }
 
 /* Run one step of the state machine. */
@@ -1659,11 +2680,13 @@ engine_step(struct engine *e, const char *state,
 	r.ev = ev;
 	r.res = res;
 	state_parse(state, &r.st);
+	memcpy(r.prev, r.st.stage, sizeof r.prev);
 	if (r.st.lang[0] == '\0')
 		xsnprintf(r.st.lang, sizeof r.st.lang, "%s", e->default_lang);
 	r.st.turn++;
-	if (ev->text == NULL || (r.norm = faq_normalize(ev->text)) == NULL) {
-		if (ev->text != NULL)
+	if (ev->type != ENGINE_EV_MESSAGE || ev->text == NULL ||
+	    (r.norm = engine_normalize(ev->text)) == NULL) {
+		if (ev->type == ENGINE_EV_MESSAGE && ev->text != NULL)
 			log_warnx("engine", "msg=\"text is not UTF-8\" "
 			    "conv=%lld", (long long)ev->conversation_id);
 		r.norm = xstrdup("");
@@ -1676,22 +2699,31 @@ engine_step(struct engine *e, const char *state,
 		engine_on_message(&r);
 		break;
 	case ENGINE_EV_HANDBACK:
-		state_stage(&r.st, "welcome");
+		r.timers = 1;
+		engine_stage(&r, "welcome");
 		r.st.failures = 0;
-		state_set_faq(&r.st, NULL);
 		if (ev->now > 0)
 			r.st.last = ev->now;
 		engine_say(&r, "handback");
 		break;
 	case ENGINE_EV_RESOLVED:
-		state_set_faq(&r.st, NULL);
+		r.timers = 1;
 		engine_csat(&r);
+		break;
+	case ENGINE_EV_ACTION_RESULT:
+		engine_on_action(&r, ev->action, ev->action_status,
+		    ev->action_result);
+		break;
+	case ENGINE_EV_TIMER:
+		engine_on_timer(&r);
 		break;
 	default:
 		r.failed = 1;
 		r.cause = xasprintf("engine: unknown event %d", (int)ev->type);
 		break;
 	}
+	if (!r.failed && r.timers)
+		engine_timers_for_stage(&r);
 
 	if (!r.failed) {
 		res->state = state_format(&r.st);
@@ -1707,7 +2739,7 @@ engine_step(struct engine *e, const char *state,
 	free(r.norm);
 	free(r.spaced);
 	free(r.nospace);
-	free(r.st.faq);
+	state_clear(&r.st);
 	if (r.failed) {
 		engine_result_clear(res);
 		*cause = r.cause;

@@ -12,6 +12,12 @@
 
 struct store;
 
+/*
+ * The score below which a hit should not be used as an answer: the
+ * default of engine.kb_min_score (tuned in docs/kb.md).
+ */
+#define KB_MIN_SCORE_DEFAULT	0.4
+
 struct kb_hit {
 	long long	 id;
 	char		*question;

@@ -1,11 +1,78 @@
-/* Placeholder until the orders helper lands; replaced by the real command. */
+/*
+ * kefuctl orders: load the demo's order table from a CSV file and show
+ * one order as the JSON object the order-status action works with.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <json-c/json.h>
+
+#include "config.h"
 #include "kefuctl.h"
+#include "orders.h"
+#include "store.h"
 
+/* Print orders' usage. */
+static void
+kefuctl_orders_usage(void)
+{
+	fprintf(stderr, "usage: kefuctl orders import FILE.csv...\n"
+	    "       kefuctl orders show ORDER_ID\n");
+}
+
+/* kefuctl orders: import CSV files or show one order. */
 int
 kefuctl_orders(struct kefu_config *cfg, int argc, char **argv)
 {
-	fprintf(stderr, "kefuctl: orders: not built yet\n");
-	return (1);
+	struct store		*s;
+	struct json_object	*o;
+	char			*cause = NULL;
+	int			 i, n, rc = 0, show;
+
+	if (argc >= 3 && strcmp(argv[1], "import") == 0)
+		show = 0;
+	else if (argc == 3 && strcmp(argv[1], "show") == 0)
+		show = 1;
+	else {
+		kefuctl_orders_usage();
+		return (1);
+	}
+	if (store_open(cfg->store_path, cfg->store_synchronous_full,
+	    cfg->store_busy_timeout_ms, &s, &cause) != 0) {
+		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
+		free(cause);
+		return (1);
+	}
+	if (show) {
+		if ((n = orders_get(s, argv[2], &o)) == 1) {
+			printf("%s\n", json_object_to_json_string_ext(o,
+			    JSON_C_TO_STRING_PRETTY |
+			    JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(o);
+		} else {
+			fprintf(stderr, "kefuctl: order %s %s\n", argv[2],
+			    n == 0 ? "not found" : "could not be read");
+			rc = 1;
+		}
+		store_close(s);
+		return (rc);
+	}
+	for (i = 2; i < argc; i++) {
+		if ((n = orders_import(s, argv[i], &cause)) < 0) {
+			fprintf(stderr, "kefuctl: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			rc = 1;
+			continue;
+		}
+		printf("%s: %d orders\n", argv[i], n);
+	}
+	if (store_commit(s, &cause) != 0) {
+		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
+		free(cause);
+		rc = 1;
+	}
+	store_close(s);
+	return (rc);
 }

@@ -1,6 +1,11 @@
 /*
- * The pipeline: inbound message -> de-duplicate and store -> engine step ->
- * replies into the outbox, all inside the loop turn's transaction.
+ * The pipeline: inbound message -> de-duplicate and store -> understand
+ * (nlu_classify, kb_search) -> engine step -> replies into the outbox,
+ * timers into the store, all inside the loop turn's transaction.  Events
+ * that are not messages (a timer fell due, an action's result came back)
+ * take the same road from pipeline_event.  The engine is pure: everything
+ * it needs from the store or the model is looked up here first, and the
+ * actions it asks for start only after the commit (actions.c).
  *
  * Group commit: a libuv check handle (right after the loop polled for I/O)
  * and a prepare handle (right before it polls again) both call
@@ -15,14 +20,35 @@
 
 #include <json-c/json.h>
 
+#include "actions.h"
 #include "config.h"
 #include "engine.h"
+#include "kb.h"
 #include "kefu.h"
 #include "log.h"
 #include "metrics.h"
+#include "nlu.h"
 #include "pipeline.h"
 #include "store.h"
+#include "timers.h"
 #include "xmalloc.h"
+
+#define PIPELINE_KB_HITS	5	/* knowledge-base hits for the engine */
+
+/* Where a conversation's replies go. */
+struct route {
+	const char	*channel;
+	const char	*account;
+	const char	*conv_external;
+	const char	*sender_external;
+};
+
+/* An action to start after the commit. */
+struct pending_action {
+	int64_t			 conversation_id;
+	char			*name;
+	struct json_object	*params;
+};
 
 /* What waits for the commit, in the order it was queued. */
 struct pending_ack {
@@ -39,6 +65,7 @@ static int			 outbox_added;
 static uv_prepare_t		 pipeline_prepare;
 static uv_check_t		 pipeline_check;
 static int			 pipeline_started;
+static const struct nlu		*pipeline_nlu;
 
 /* Turn every acknowledgement of the current transaction into a failure. */
 static void
@@ -73,23 +100,120 @@ pipeline_store_reply(const struct conversation *c, struct message *out,
 	return (0);
 }
 
+/* Add an audit event to the conversation; data (an object) is taken. */
+static int
+pipeline_event_row(const struct conversation *c, const char *type,
+    struct json_object *data, int64_t now)
+{
+	int	r;
+
+	r = store_event_add(kefu->store, c->id, type,
+	    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN),
+	    now);
+	json_object_put(data);
+	return (r);
+}
+
+/* Start an action once the step that asked for it is committed. */
+static void
+pipeline_start_action(void *arg)
+{
+	struct pending_action	*pa = arg;
+
+	if (!kefu->draining)
+		actions_run(pa->conversation_id, pa->name, pa->params);
+	else
+		json_object_put(pa->params);
+	free(pa->name);
+	free(pa);
+}
+
+/* Store the timers the engine set and cancelled; queue its actions. */
+static int
+pipeline_apply_timers(const struct conversation *c,
+    struct engine_result *res)
+{
+	struct pending_action	*pa;
+	size_t			 i;
+
+	for (i = 0; i < res->ncancel; i++) {
+		if (timers_cancel(kefu->store, c->id, res->cancel[i]) != 0)
+			return (-1);
+	}
+	for (i = 0; i < res->ntimers; i++) {
+		if (timers_set(kefu->store, c->id, res->timers[i].kind,
+		    res->timers[i].due) != 0)
+			return (-1);
+	}
+	if (res->ntimers > 0)
+		timers_kick();
+	for (i = 0; i < res->nactions; i++) {
+		pa = xcalloc(1, sizeof *pa);
+		pa->conversation_id = c->id;
+		pa->name = xstrdup(res->actions[i].name);
+		pa->params = res->actions[i].params;
+		res->actions[i].params = NULL;
+		pipeline_after_commit(pipeline_start_action, pa);
+	}
+	return (0);
+}
+
+/* Record what the step decided that reports will want. */
+static int
+pipeline_apply_events(const struct conversation *c,
+    const struct engine_result *res, int64_t now)
+{
+	struct json_object	*o;
+	char			 labels[128];
+
+	if (res->handoff_reason != NULL) {
+		o = json_object_new_object();
+		json_object_object_add(o, "reason",
+		    json_object_new_string(res->handoff_reason));
+		if (res->after_hours) {
+			json_object_object_add(o, "after_hours",
+			    json_object_new_boolean(1));
+			json_object_object_add(o, "back_at",
+			    json_object_new_int64(res->back_at));
+		}
+		if (pipeline_event_row(c, "handoff", o, now) != 0)
+			return (-1);
+		snprintf(labels, sizeof labels, "reason=\"%s\"",
+		    res->handoff_reason);
+		metrics_inc("kefu_handoffs_total", labels);
+		log_info("pipeline", "msg=\"handed off\" conv=%lld reason=%s "
+		    "after_hours=%d", (long long)c->id, res->handoff_reason,
+		    res->after_hours);
+	}
+	if (res->csat != 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "rating",
+		    json_object_new_int(res->csat));
+		if (pipeline_event_row(c, "csat", o, now) != 0)
+			return (-1);
+	}
+	if (res->intent != NULL && strcmp(res->intent, "auto_resolved") == 0 &&
+	    pipeline_event_row(c, "auto_resolved", json_object_new_object(),
+	    now) != 0)
+		return (-1);
+	return (0);
+}
+
 /* Apply an engine result to the conversation and queue its replies. */
 static int
-pipeline_apply(struct conversation *c, const struct message *in,
+pipeline_apply(struct conversation *c, const struct route *in,
     struct engine_result *res, int64_t now)
 {
 	struct message	 out;
-	struct json_object	*ev;
 	size_t		 i;
-	char		 labels[128];
-	int		 r;
 
 	for (i = 0; i < res->nreplies; i++) {
 		memset(&out, 0, sizeof out);
 		out.channel = xstrdup(in->channel);
-		out.account = xstrdup(in->account);
+		out.account = xstrdup(in->account != NULL ? in->account : "");
 		out.conv_external = xstrdup(in->conv_external);
-		out.sender_external = xstrdup(in->sender_external);
+		out.sender_external = in->sender_external != NULL ?
+		    xstrdup(in->sender_external) : NULL;
 		out.author = res->replies[i].author;
 		out.text = xstrdup(res->replies[i].text);
 		out.buttons = res->replies[i].buttons;
@@ -112,20 +236,10 @@ pipeline_apply(struct conversation *c, const struct message *in,
 	if (res->handoff_reason != NULL) {
 		free(c->handoff_reason);
 		c->handoff_reason = xstrdup(res->handoff_reason);
-		ev = json_object_new_object();
-		json_object_object_add(ev, "reason",
-		    json_object_new_string(res->handoff_reason));
-		r = store_event_add(kefu->store, c->id, "handoff",
-		    json_object_to_json_string(ev), now);
-		json_object_put(ev);
-		if (r != 0)
-			return (-1);
-		snprintf(labels, sizeof labels, "reason=\"%s\"",
-		    res->handoff_reason);
-		metrics_inc("kefu_handoffs_total", labels);
-		log_info("pipeline", "msg=\"handed off\" conv=%lld reason=%s",
-		    (long long)c->id, res->handoff_reason);
 	}
+	if (pipeline_apply_events(c, res, now) != 0 ||
+	    pipeline_apply_timers(c, res) != 0)
+		return (-1);
 	if (res->status != NULL && strcmp(res->status, c->status) != 0) {
 		free(c->status);
 		c->status = xstrdup(res->status);
@@ -143,10 +257,13 @@ pipeline_process(struct message *m)
 	struct conversation	 c;
 	struct engine_event	 ev;
 	struct engine_result	 res;
+	struct nlu_result	 nr;
+	struct kb_hit		*hits = NULL;
+	struct route		 route;
 	char			*cause = NULL, labels[128];
 	int64_t			 now = now_ms();
 	const char		*who;
-	int			 r;
+	int			 r, nhits = 0;
 
 	memset(&c, 0, sizeof c);
 	if (store_begin(kefu->store) != 0)
@@ -185,8 +302,32 @@ pipeline_process(struct message *m)
 	ev.value = m->value;
 	ev.customer_name = m->sender_name;
 	ev.conversation_id = c.id;
+	/* Understand the text, unless a person has the conversation. */
+	memset(&nr, 0, sizeof nr);
+	if (m->text != NULL && *m->text != '\0' &&
+	    strcmp(c.status, "bot") == 0) {
+		if (pipeline_nlu != NULL) {
+			nlu_classify(pipeline_nlu, m->text, &nr);
+			ev.nlu = &nr;
+		}
+		if (engine_wants_kb(kefu->engine, m->value, ev.nlu))
+			nhits = kb_search(kefu->store, m->text, NULL,
+			    kefu->cfg->engine_kb_min_score, PIPELINE_KB_HITS,
+			    &hits);
+		if (nhits < 0) {
+			log_warnx("pipeline", "msg=\"knowledge base search "
+			    "failed\" conv=%lld", (long long)c.id);
+			nhits = 0;
+			hits = NULL;
+		}
+		ev.kb = hits;
+		ev.nkb = (size_t)nhits;
+	}
 	memset(&res, 0, sizeof res);
-	if (engine_step(kefu->engine, c.state, &ev, &res, &cause) != 0) {
+	r = engine_step(kefu->engine, c.state, &ev, &res, &cause);
+	nlu_result_clear(&nr);
+	kb_hits_free(hits, (size_t)nhits);
+	if (r != 0) {
 		/* The customer's message is kept; the bot stays quiet. */
 		log_errorx("pipeline", "msg=\"engine step failed\" conv=%lld "
 		    "error=%s", (long long)c.id, logq(cause));
@@ -199,7 +340,11 @@ pipeline_process(struct message *m)
 		return (r == 0 ? PIPELINE_STORED : PIPELINE_FAILED);
 	}
 	c.last_message_at = now;
-	r = pipeline_apply(&c, m, &res, now);
+	route.channel = m->channel;
+	route.account = m->account;
+	route.conv_external = m->conv_external;
+	route.sender_external = m->sender_external;
+	r = pipeline_apply(&c, &route, &res, now);
 	engine_result_clear(&res);
 	conversation_clear(&c);
 	if (r != 0)
@@ -212,6 +357,97 @@ pipeline_process(struct message *m)
 fail:
 	conversation_clear(&c);
 	return (PIPELINE_FAILED);
+}
+
+/* Step a conversation with an event that is not a customer's message. */
+int
+pipeline_event(int64_t conversation_id, struct engine_event *ev)
+{
+	struct conversation	 c;
+	struct contact		 ct;
+	struct engine_result	 res;
+	struct route		 route;
+	struct json_object	*o;
+	char			*cause = NULL;
+	int64_t			 now = now_ms();
+	int			 r;
+
+	memset(&c, 0, sizeof c);
+	memset(&ct, 0, sizeof ct);
+	memset(&res, 0, sizeof res);
+	if (store_begin(kefu->store) != 0)
+		goto fail;
+	if ((r = store_conversation_get(kefu->store, conversation_id,
+	    &c)) == -1)
+		goto fail;
+	if (r == 0) {
+		log_warnx("pipeline", "msg=\"event for no conversation\" "
+		    "conv=%lld", (long long)conversation_id);
+		return (0);
+	}
+	if (ev->type == ENGINE_EV_TIMER &&
+	    timers_cancel(kefu->store, c.id, ev->timer) != 0)
+		goto fail;
+	if ((ev->type == ENGINE_EV_TIMER ||
+	    ev->type == ENGINE_EV_ACTION_RESULT) &&
+	    strcmp(c.status, "bot") != 0) {
+		log_debug("pipeline", "msg=\"event dropped: not the bot's\" "
+		    "conv=%lld status=%s", (long long)c.id, c.status);
+		conversation_clear(&c);
+		return (0);
+	}
+	if (store_contact_get(kefu->store, c.contact_id, &ct) != 1)
+		goto fail;
+	ev->now = now;
+	ev->channel = c.channel;
+	ev->customer_name = ct.display_name;
+	ev->conversation_id = c.id;
+	if (ev->type == ENGINE_EV_ACTION_RESULT) {
+		o = json_object_new_object();
+		json_object_object_add(o, "action", json_object_new_string(
+		    ev->action != NULL ? ev->action : ""));
+		json_object_object_add(o, "outcome", json_object_new_string(
+		    ev->action_status == ENGINE_ACTION_OK ? "ok" :
+		    ev->action_status == ENGINE_ACTION_NOT_FOUND ?
+		    "not_found" : "failed"));
+		if (pipeline_event_row(&c, "action", o, now) != 0)
+			goto fail;
+	}
+	if (engine_step(kefu->engine, c.state, ev, &res, &cause) != 0) {
+		log_errorx("pipeline", "msg=\"engine step failed\" conv=%lld "
+		    "error=%s", (long long)c.id, logq(cause));
+		metrics_inc("kefu_engine_errors_total", NULL);
+		free(cause);
+		conversation_clear(&c);
+		contact_clear(&ct);
+		return (0);
+	}
+	route.channel = c.channel;
+	route.account = c.account;
+	route.conv_external = c.external_id;
+	route.sender_external = ct.external_id;
+	r = pipeline_apply(&c, &route, &res, now);
+	engine_result_clear(&res);
+	conversation_clear(&c);
+	contact_clear(&ct);
+	if (r != 0) {
+		pipeline_fail_turn("event");
+		return (-1);
+	}
+	return (0);
+
+fail:
+	conversation_clear(&c);
+	contact_clear(&ct);
+	pipeline_fail_turn("event");
+	return (-1);
+}
+
+/* The intent model messages are classified with. */
+void
+pipeline_set_nlu(const struct nlu *n)
+{
+	pipeline_nlu = n;
 }
 
 /* Append an entry to the list of what waits for the commit. */

@@ -1,13 +1,20 @@
 /*
  * The pipeline: the one road every message travels.  An inbound message is
- * de-duplicated and stored, the engine steps, its replies go into the
- * outbox, all in the loop turn's transaction; after the commit the
- * channel's acknowledgement is released and delivery is kicked.
+ * de-duplicated and stored, understood (NLU, knowledge base), the engine
+ * steps, its replies go into the outbox and its timers into the store, all
+ * in the loop turn's transaction; after the commit the channel's
+ * acknowledgement is released, delivery is kicked and the actions the
+ * engine asked for start.
  */
 #ifndef KEFU_PIPELINE_H
 #define KEFU_PIPELINE_H
 
+#include <stdint.h>
+
 #include "message.h"
+
+struct engine_event;
+struct nlu;
 
 enum pipeline_status {
 	PIPELINE_STORED = 0,	/* new, stored and processed */
@@ -35,6 +42,23 @@ void	 pipeline_inbound(const struct message *, pipeline_ack_fn, void *);
  * conversation.  Returns 0 and sets m->id, or -1.
  */
 int	 pipeline_outbound(struct message *);
+
+/*
+ * Step a conversation with an event that is not a customer's message (a
+ * timer, an action's result, an agent's handback): the engine's replies go
+ * into the outbox, its state, timers and actions are applied, in the loop
+ * turn's transaction.  The pipeline fills in the event's time, channel,
+ * customer name and conversation id.  Timers and action results for a
+ * conversation a person has (status not "bot") are dropped.  Returns 0, or
+ * -1 if the turn failed and was rolled back.
+ */
+int	 pipeline_event(int64_t, struct engine_event *);
+
+/*
+ * The intent model messages are classified with, or NULL; the caller
+ * (kefud) keeps ownership and may swap it between loop turns.
+ */
+void	 pipeline_set_nlu(const struct nlu *);
 
 /* Run fn(arg) after the next commit (or at the end of this turn). */
 void	 pipeline_after_commit(void (*)(void *), void *);

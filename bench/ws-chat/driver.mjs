@@ -76,7 +76,8 @@ function config(port, dir) {
 	    `web_root = "${top}/web"; };\n` +
 	    `store = { path = "${dir}/kefu.db"; };\n` +
 	    `engine = { templates = "${top}/templates"; ` +
-	    `faq = "${top}/etc/demo/faq.json"; max_failures = 100; };\n` +
+	    `examples = "${top}/etc/demo/intents.csv"; ` +
+	    `kb = [ "${top}/etc/demo/kb" ]; max_failures = 100; };\n` +
 	    'channels = { websocket = { rate = 1000; burst = 1000; ' +
 	    'max_connections = 20000; }; };\n' +
 	    'log = { level = "warn"; };\n';

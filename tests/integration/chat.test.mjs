@@ -58,16 +58,19 @@ async function exchange(k, c, visitor, text) {
 	return c.messages(from);
 }
 
-/* The English demo FAQ entry about returning an item. */
+/*
+ * The English demo knowledge-base entry about returning an item: its
+ * question, and the first line of its answer (etc/demo/kb/faq-en.md,
+ * "## question", then "intent:" and "tags:" lines, then the answer).
+ */
 function returnsEntry() {
-	const file = path.join(topSrcdir, 'etc', 'demo', 'faq.json');
-	const faq = JSON.parse(fs.readFileSync(file, 'utf8'));
-	const e = faq.entries.find((x) => x.lang === 'en' &&
-	    x.question.toLowerCase() === 'how do i return an item?') ??
-	    faq.entries.find((x) => x.lang === 'en' &&
-	    /\breturn/i.test(x.question));
-	assert.ok(e, `${file} has an English entry about returns`);
-	return e;
+	const file = path.join(topSrcdir, 'etc', 'demo', 'kb', 'faq-en.md');
+	const lines = fs.readFileSync(file, 'utf8').split('\n');
+	const i = lines.findIndex((l) => /^## How do I return an item/.test(l));
+	assert.ok(i >= 0, `${file} has an entry about returning an item`);
+	const answer = lines.slice(i + 1).find((l) => l.trim() !== '' &&
+	    !/^(intent|tags|lang):/.test(l));
+	return { question: lines[i].slice(3).trim(), answer };
 }
 
 test('welcome, then an answer from the FAQ', async (t) => {

@@ -9,7 +9,7 @@
  * node:test context t, it also stops the daemon when the test ends.
  *
  * The binary is $KEFUD, or $KEFU_BUILD/src/kefud (KEFU_BUILD: the build
- * directory).  Data (web/, templates/, etc/demo/faq.json) comes from the
+ * directory).  Data (web/, templates/, etc/demo/) comes from the
  * source tree: $top_srcdir, else the repository this file is in.
  *
  * $KEFU_TEST_CONFIG, a JSON object of settings ({"log.level": "debug"}), is
@@ -205,7 +205,9 @@ export function baseSettings(port, dir) {
 		},
 		engine: {
 			templates: path.join(topSrcdir, 'templates'),
-			faq: path.join(topSrcdir, 'etc', 'demo', 'faq.json')
+			examples: path.join(topSrcdir, 'etc', 'demo',
+			    'intents.csv'),
+			kb: [path.join(topSrcdir, 'etc', 'demo', 'kb')]
 		},
 		channels: {
 			websocket: {

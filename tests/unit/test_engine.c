@@ -1,10 +1,11 @@
 /*
- * Tests for the dialogue engine and the demo FAQ search.  The engine runs
- * on the real templates and FAQ from $top_srcdir; tests that change
- * templates work on a copy in a temporary directory.  Whole conversations
- * are in tests/transcripts; these tests check the pieces: the state JSON,
- * language detection, each stage's transitions, the silence while pending,
- * reloading, channel overrides and variants, and the FAQ ranking.
+ * Tests for the dialogue engine's state machine.  The engine runs on the
+ * real templates from $top_srcdir; what the NLU and the knowledge base
+ * would say is made up here (struct nlu_result and struct kb_hit built by
+ * hand), so these tests check the dialogue alone: the state JSON, each
+ * stage's transitions, slots and actions, timers, every handoff rule,
+ * business hours, reloading, channel overrides and variants.  Whole
+ * conversations with the real understanding are in tests/transcripts.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -23,11 +24,22 @@
 #include <json-c/json.h>
 
 #include "engine.h"
-#include "faq.h"
+#include "kb.h"
 #include "log.h"
+#include "nlu.h"
 #include "xmalloc.h"
 
-#define T0	INT64_C(1709283600000)
+#define T0	INT64_C(1709283600000)	/* Fri 2024-03-01 09:00 UTC */
+
+/* What the NLU and the knowledge base "say" about the next message. */
+struct understood {
+	const char	*intent;	/* NULL: out of scope */
+	double		 confidence;
+	const char	*order_id;	/* an order_id entity, or NULL */
+	double		 sentiment;
+	struct kb_hit	 hits[3];
+	size_t		 nhits;
+};
 
 /* One conversation driven by a test. */
 struct conv {
@@ -37,6 +49,7 @@ struct conv {
 	int64_t			 now;
 	int64_t			 id;
 	const char		*channel;
+	struct understood	 u;	/* for the next message; then cleared */
 };
 
 /* A path under $top_srcdir; caller frees. */
@@ -50,43 +63,72 @@ top_path(const char *rel)
 	return (xasprintf("%s/%s", top, rel));
 }
 
+/* The defaults of kefu.conf(5) (people always answer), for a test. */
+static void
+default_config(struct engine_config *cfg, const char *templates,
+    const char *lang)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->templates_dir = templates;
+	cfg->default_lang = lang;
+	cfg->welcome_idle = 3600;
+	cfg->max_failures = 2;
+	cfg->nlu_min_confidence = NLU_MIN_CONFIDENCE_DEFAULT;
+	cfg->answer_threshold = 0.6;
+	cfg->kb_min_score = KB_MIN_SCORE_DEFAULT;
+	cfg->kb_answer_score = 0.8;
+	cfg->handoff_sentiment = -0.6;
+	cfg->followup_delay = 300;
+	cfg->resolve_delay = 900;
+	cfg->action_timeout = 10000;
+}
+
 /* An engine on the given templates directory (NULL: the real one). */
 static struct engine *
 new_engine(const char *templates, const char *lang, char **cause)
 {
 	struct engine_config	 cfg;
 	struct engine		*e;
-	char			*tdir, *faq;
+	char			*tdir;
 
 	tdir = templates != NULL ? xstrdup(templates) : top_path("templates");
-	faq = top_path("etc/demo/faq.json");
-	memset(&cfg, 0, sizeof cfg);
-	cfg.templates_dir = tdir;
-	cfg.faq_path = faq;
-	cfg.default_lang = lang;
-	cfg.welcome_idle = 3600;
-	cfg.max_failures = 2;
-	cfg.answer_threshold = 0.5;
-	cfg.confirm_threshold = 0.25;
+	default_config(&cfg, tdir, lang);
 	e = engine_new(&cfg, cause);
 	free(tdir);
-	free(faq);
 	return (e);
+}
+
+/* Start a conversation on an engine made from cfg (NULL: defaults). */
+static void
+conv_open_cfg(struct conv *c, struct engine_config *cfg, int64_t id)
+{
+	struct engine_config	 def;
+	char			*cause = NULL, *tdir;
+
+	memset(c, 0, sizeof *c);
+	tdir = top_path("templates");
+	if (cfg == NULL) {
+		default_config(&def, tdir, "en");
+		cfg = &def;
+	} else
+		cfg->templates_dir = tdir;
+	c->e = engine_new(cfg, &cause);
+	if (c->e == NULL)
+		fail_msg("engine_new: %s", cause);
+	free(tdir);
+	c->now = T0;
+	c->id = id;
+	c->channel = "websocket";
 }
 
 /* Start a conversation on a fresh engine with the real templates. */
 static void
 conv_open(struct conv *c, const char *lang, int64_t id)
 {
-	char	*cause = NULL;
+	struct engine_config	cfg;
 
-	memset(c, 0, sizeof *c);
-	c->e = new_engine(NULL, lang, &cause);
-	if (c->e == NULL)
-		fail_msg("engine_new: %s", cause);
-	c->now = T0;
-	c->id = id;
-	c->channel = "websocket";
+	default_config(&cfg, NULL, lang);
+	conv_open_cfg(c, &cfg, id);
 }
 
 /* Finish a conversation. */
@@ -100,46 +142,138 @@ conv_close(struct conv *c)
 
 /* Run one event; the result stays in c->res. */
 static void
-conv_event(struct conv *c, enum engine_event_type type, const char *text,
-    const char *value)
+conv_event(struct conv *c, struct engine_event *ev)
 {
-	struct engine_event	 ev;
+	struct nlu_result	 nr;
+	struct nlu_entity	 ent;
 	char			*cause = NULL;
 
-	memset(&ev, 0, sizeof ev);
-	ev.type = type;
 	c->now += 5000;
-	ev.now = c->now;
-	ev.channel = c->channel;
-	ev.text = text;
-	ev.value = value;
-	ev.conversation_id = c->id;
+	ev->now = c->now;
+	ev->channel = c->channel;
+	ev->conversation_id = c->id;
+	if (ev->type == ENGINE_EV_MESSAGE && ev->text != NULL) {
+		memset(&nr, 0, sizeof nr);
+		nr.intent = (char *)c->u.intent;
+		nr.confidence = c->u.confidence;
+		nr.sentiment = c->u.sentiment;
+		if (c->u.order_id != NULL) {
+			memset(&ent, 0, sizeof ent);
+			ent.type = (char *)"order_id";
+			ent.value = (char *)c->u.order_id;
+			nr.entities = &ent;
+			nr.nentities = 1;
+		}
+		ev->nlu = &nr;
+		ev->kb = c->u.hits;
+		ev->nkb = c->u.nhits;
+	}
 	engine_result_clear(&c->res);
-	if (engine_step(c->e, c->state, &ev, &c->res, &cause) != 0)
+	if (engine_step(c->e, c->state, ev, &c->res, &cause) != 0)
 		fail_msg("engine_step: %s", cause);
 	free(c->state);
 	c->state = xstrdup(c->res.state);
+	memset(&c->u, 0, sizeof c->u);
 }
 
-/* The customer writes text. */
+/* The customer writes text, understood as c->u says. */
 static void
 say(struct conv *c, const char *text)
 {
-	conv_event(c, ENGINE_EV_MESSAGE, text, NULL);
+	struct engine_event	ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = ENGINE_EV_MESSAGE;
+	ev.text = text;
+	conv_event(c, &ev);
+}
+
+/* The customer writes text the NLU is sure means intent. */
+static void
+say_intent(struct conv *c, const char *text, const char *intent,
+    double confidence)
+{
+	c->u.intent = intent;
+	c->u.confidence = confidence;
+	say(c, text);
 }
 
 /* The customer presses a button. */
 static void
 press(struct conv *c, const char *value)
 {
-	conv_event(c, ENGINE_EV_MESSAGE, NULL, value);
+	struct engine_event	ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = ENGINE_EV_MESSAGE;
+	ev.value = value;
+	conv_event(c, &ev);
+}
+
+/* An event without text: an agent, a timer, an action's result. */
+static void
+event(struct conv *c, enum engine_event_type type)
+{
+	struct engine_event	ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = type;
+	conv_event(c, &ev);
+}
+
+/* A timer of this kind fires. */
+static void
+timer(struct conv *c, const char *kind)
+{
+	struct engine_event	ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = ENGINE_EV_TIMER;
+	ev.timer = kind;
+	conv_event(c, &ev);
+}
+
+/* An action's result arrives; result (JSON text) may be NULL. */
+static void
+action_result(struct conv *c, const char *name,
+    enum engine_action_status status, const char *result)
+{
+	struct engine_event	ev;
+	struct json_object	*o = NULL;
+
+	if (result != NULL)
+		assert_non_null(o = json_tokener_parse(result));
+	memset(&ev, 0, sizeof ev);
+	ev.type = ENGINE_EV_ACTION_RESULT;
+	ev.action = name;
+	ev.action_status = status;
+	ev.action_result = o;
+	conv_event(c, &ev);
+	json_object_put(o);
+}
+
+/* Add a knowledge-base hit to what the next message finds. */
+static void
+hit(struct conv *c, long long id, const char *intent, const char *lang,
+    double score, const char *question, const char *answer)
+{
+	struct kb_hit	*h;
+
+	assert_true(c->u.nhits < 3);
+	h = &c->u.hits[c->u.nhits++];
+	h->id = id;
+	h->intent = (char *)intent;
+	h->lang = (char *)lang;
+	h->score = score;
+	h->question = (char *)question;
+	h->answer = (char *)answer;
 }
 
 /* A member of the current state, as a string ("" if absent); static. */
 static const char *
 state_str(const struct conv *c, const char *key)
 {
-	static char		 buf[256];
+	static char		 buf[1024];
 	struct json_object	*o, *v;
 
 	buf[0] = '\0';
@@ -182,6 +316,44 @@ button_values(const struct engine_reply *r)
 	return (buf);
 }
 
+/* Whether reply i contains text. */
+static int
+reply_has(const struct conv *c, size_t i, const char *text)
+{
+	return (i < c->res.nreplies &&
+	    strstr(c->res.replies[i].text, text) != NULL);
+}
+
+/* The due time of the timer of this kind the last step set; -1 if none. */
+static int64_t
+timer_set(const struct conv *c, const char *kind)
+{
+	size_t	i;
+
+	for (i = 0; i < c->res.ntimers; i++) {
+		if (strcmp(c->res.timers[i].kind, kind) == 0)
+			return (c->res.timers[i].due);
+	}
+	return (-1);
+}
+
+/* Whether the last step cancelled timers of this kind. */
+static int
+timer_cancelled(const struct conv *c, const char *kind)
+{
+	size_t	i;
+
+	for (i = 0; i < c->res.ncancel; i++) {
+		if (strcmp(c->res.cancel[i], kind) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* A KB answer the conversation can be walked to. */
+#define REFUND_Q	"How long does a refund take?"
+#define REFUND_A	"Refunds reach your account in 3-7 working days."
+
 /* The state survives a round trip through its JSON text. */
 static void
 test_state_roundtrip(void **unused)
@@ -196,310 +368,648 @@ test_state_roundtrip(void **unused)
 	assert_int_equal(state_int(&c, "turn"), 1);
 	assert_int_equal(state_int(&c, "failures"), 0);
 	assert_int_equal(state_int(&c, "last"), c.now);
-	assert_int_equal(state_int(&c, "v"), 1);
+	assert_int_equal(state_int(&c, "v"), 2);
+	assert_int_equal(c.res.nactions, 0);
 
-	say(&c, "How much does shipping cost?");
-	assert_int_equal(state_int(&c, "turn"), 2);
-	assert_string_equal(state_str(&c, "stage"), "follow_up");
-	assert_string_equal(state_str(&c, "faq"), "shipping_cost");
-	assert_int_equal(c.res.nreplies, 2);
-
-	/* A state from elsewhere is honoured... */
+	/* A damaged or foreign state starts afresh instead of failing. */
 	free(c.state);
-	c.state = xstrdup("{\"v\":1,\"stage\":\"confirm\",\"lang\":\"zh-CN\","
-	    "\"turn\":9,\"failures\":1,\"last\":0,\"faq\":\"invoice\"}");
-	say(&c, "是的");
-	assert_string_equal(c.res.lang, "zh-CN");
-	assert_string_equal(state_str(&c, "stage"), "follow_up");
-	assert_string_equal(c.res.intent, "invoice");
-	assert_int_equal(state_int(&c, "turn"), 10);
-	assert_int_equal(state_int(&c, "failures"), 0);
-	assert_non_null(strstr(c.res.replies[0].text, "电子普通发票"));
-
-	/* ...and a damaged one starts afresh rather than failing. */
-	free(c.state);
-	c.state = xstrdup("{\"stage\": [unterminated");
+	c.state = xstrdup("{\"stage\":\"nonsense\",\"failures\":-5}");
 	say(&c, "hello");
-	assert_int_equal(state_int(&c, "turn"), 1);
 	assert_string_equal(state_str(&c, "stage"), "welcome");
-	assert_int_equal(c.res.nreplies, 1);
+	assert_int_equal(state_int(&c, "failures"), 0);
+	free(c.state);
+	c.state = xstrdup("not json");
+	say(&c, "hello");
+	assert_string_equal(state_str(&c, "stage"), "welcome");
+	assert_int_equal(state_int(&c, "turn"), 1);
+
+	/* A confirm without its pending object cannot be answered. */
+	free(c.state);
+	c.state = xstrdup("{\"v\":2,\"stage\":\"confirm\",\"lang\":\"en\","
+	    "\"turn\":3,\"failures\":0,\"last\":1709283605000}");
+	press(&c, "yes");
+	assert_string_equal(state_str(&c, "stage"), "solve");
+	assert_true(reply_has(&c, 0, "rephrase") ||
+	    reply_has(&c, 0, "catch that"));
 	conv_close(&c);
 }
 
-/* Han characters mean Chinese, Latin letters English, else the default. */
+/* Han characters make a conversation Chinese; short answers keep it. */
 static void
 test_language(void **unused)
 {
 	struct conv	c;
-	size_t		han, latin;
-	char		*s;
 
 	(void)unused;
-	conv_open(&c, "en", 1);
-	say(&c, "你好");
+	conv_open(&c, "en", 2);
+	say(&c, "您好");
 	assert_string_equal(c.res.lang, "zh-CN");
 	assert_non_null(strstr(c.res.replies[0].text, "客服演示商城"));
-	say(&c, "ＨＥＬＬＯ");
-	assert_string_equal(c.res.lang, "en");
+	say(&c, "ok");
+	assert_string_equal(c.res.lang, "zh-CN");
 	say(&c, "12345");
+	assert_string_equal(c.res.lang, "zh-CN");
+	say(&c, "Hello there");
 	assert_string_equal(c.res.lang, "en");
 	conv_close(&c);
-
-	conv_open(&c, "zh-CN", 2);
-	say(&c, "１２３");
-	assert_string_equal(c.res.lang, "zh-CN");
-	say(&c, "How do I reset my password?");
-	assert_string_equal(c.res.lang, "en");
-	say(&c, "退款多久到账");
-	assert_string_equal(c.res.lang, "zh-CN");
-	/* A short typed answer does not switch the language. */
-	say(&c, "yes");
-	assert_string_equal(c.res.lang, "zh-CN");
-	assert_string_equal(state_str(&c, "stage"), "csat");
-	conv_close(&c);
-
-	s = faq_normalize("ＡＢＣ１２３ Ｓｈｉｐｐｉｎｇ");
-	assert_string_equal(s, "abc123 shipping");
-	free(s);
-	assert_null(faq_normalize("bad \xff utf-8"));
-	faq_script("退款 refund ２", &han, &latin);
-	assert_int_equal(han, 2);
-	assert_int_equal(latin, 6);
 }
 
-/* welcome -> solve -> follow_up -> csat -> resolved, and afresh after. */
+/* A confident intent with a KB entry of that intent is answered. */
 static void
-test_stages_solve(void **unused)
+test_solve(void **unused)
 {
 	struct conv	c;
 
 	(void)unused;
-	conv_open(&c, "en", 1);
-	say(&c, "Hello!");
-	assert_int_equal(c.res.nreplies, 1);
-	assert_string_equal(c.res.status, "bot");
-	assert_string_equal(c.res.intent, "greeting");
-	assert_int_equal(c.res.replies[0].author, AUTHOR_BOT);
-
-	say(&c, "I forgot my password");
+	conv_open(&c, "en", 3);
+	say(&c, "hi");
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "when do I get my money back", "refund_status", 0.9);
 	assert_int_equal(c.res.nreplies, 2);
-	assert_non_null(strstr(c.res.replies[0].text, "Forgot password"));
+	assert_string_equal(c.res.replies[0].text, REFUND_A);
 	assert_string_equal(button_values(&c.res.replies[1]), "yes|no");
-	assert_string_equal(c.res.intent, "password_reset");
-	assert_true(c.res.confidence >= 0.5 && c.res.confidence <= 1.0);
+	assert_string_equal(c.res.intent, "refund_status");
+	assert_true(c.res.confidence == 0.9);
+	assert_string_equal(state_str(&c, "stage"), "follow_up");
+	assert_string_equal(state_str(&c, "topic"), "refund_status");
+	assert_string_equal(c.res.status, "bot");
+	/* The follow-up reminder is set; from welcome nothing to cancel. */
+	assert_int_equal(timer_set(&c, "followup"), c.now + 300 * 1000);
+	assert_int_equal(c.res.ncancel, 0);
 
+	/* Yes -> rating -> thanks; the rating resolves it. */
 	press(&c, "yes");
 	assert_string_equal(state_str(&c, "stage"), "csat");
-	/* Open until rated, so that the rating reaches this conversation. */
-	assert_string_equal(c.res.status, "bot");
-	assert_int_equal(c.res.nreplies, 1);
 	assert_string_equal(button_values(&c.res.replies[0]), "1|2|3|4|5");
-
+	assert_true(timer_cancelled(&c, "followup"));
+	assert_int_equal(timer_set(&c, "resolve"), c.now + 900 * 1000);
 	say(&c, "4 stars");
-	assert_string_equal(state_str(&c, "stage"), "resolved");
+	assert_int_equal(c.res.csat, 4);
 	assert_string_equal(c.res.status, "resolved");
 	assert_int_equal(state_int(&c, "csat"), 4);
-	assert_string_equal(c.res.intent, "csat");
-
-	/* After resolved a message starts afresh: welcome, then the answer. */
-	say(&c, "Do you ship internationally?");
-	assert_string_equal(c.res.status, "bot");
-	assert_int_equal(c.res.nreplies, 3);
-	assert_non_null(strstr(c.res.replies[0].text, "Kefu Demo Shop"));
-	assert_string_equal(c.res.intent, "shipping_international");
-	assert_int_equal(state_int(&c, "csat"), -1);
+	assert_true(timer_cancelled(&c, "resolve"));
+	assert_int_equal(c.res.ntimers, 0);
 	conv_close(&c);
 }
 
-/* confirm: yes answers, no falls back; then follow_up's "no" path. */
+/* Between the thresholds, or when the entry is not the intent: confirm. */
 static void
-test_stages_confirm(void **unused)
+test_confirm_kb(void **unused)
 {
 	struct conv	c;
 
 	(void)unused;
-	conv_open(&c, "en", 1);
+	conv_open(&c, "en", 4);
 	say(&c, "hi");
-	say(&c, "where do I find my bill");
-	assert_string_equal(state_str(&c, "stage"), "confirm");
-	assert_string_equal(state_str(&c, "faq"), "invoice");
-	assert_true(c.res.confidence >= 0.25 && c.res.confidence < 0.5);
-	assert_non_null(strstr(c.res.replies[0].text,
-	    "How do I get an invoice?"));
-	assert_string_equal(button_values(&c.res.replies[0]), "yes|no");
-
-	say(&c, "Yes, that's it");		/* the button's title typed */
-	assert_string_equal(state_str(&c, "stage"), "follow_up");
-	assert_non_null(strstr(c.res.replies[0].text, "electronic invoice"));
-
-	press(&c, "no");
-	assert_string_equal(state_str(&c, "stage"), "offer");
-	assert_string_equal(button_values(&c.res.replies[0]), "human|other");
-	say(&c, "something else");
-	assert_string_equal(state_str(&c, "stage"), "solve");
+	hit(&c, 7, "refund_status", "en", 0.7, REFUND_Q, REFUND_A);
+	say_intent(&c, "money", "refund_status", 0.45);
 	assert_int_equal(c.res.nreplies, 1);
-
-	say(&c, "where do I find my bill");
+	assert_true(reply_has(&c, 0, "\"" REFUND_Q "\""));
+	assert_string_equal(button_values(&c.res.replies[0]), "yes|no");
 	assert_string_equal(state_str(&c, "stage"), "confirm");
+	assert_int_equal(c.res.ntimers, 0);
+
+	/* "Yes" (no KB hits of its own) answers with the pending entry. */
+	say(&c, "yes");
+	assert_string_equal(c.res.replies[0].text, REFUND_A);
+	assert_string_equal(c.res.intent, "refund_status");
+	assert_string_equal(state_str(&c, "stage"), "follow_up");
+
+	/* Confident, but the only entry is about something else. */
+	hit(&c, 9, "invoice", "en", 0.7, "How do I get an invoice?", "...");
+	say_intent(&c, "where's my refund", "refund_status", 0.95);
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	assert_true(reply_has(&c, 0, "invoice"));
+	/* "No" is a failure: rephrase. */
+	press(&c, "no");
+	assert_string_equal(c.res.intent, "deny");
+	assert_string_equal(state_str(&c, "stage"), "solve");
+	assert_int_equal(state_int(&c, "failures"), 1);
+
+	/* Out of scope with a KB hit: confirm, never answer outright. */
+	hit(&c, 7, "refund_status", "en", 0.9, REFUND_Q, REFUND_A);
+	say(&c, "refund take how long");
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	/* An entry without intent (a topic the model does not know) is
+	 * given outright only if it matches very well. */
+	hit(&c, 11, NULL, "en", 0.93, "Which couriers do you use?",
+	    "ZTO Express.");
+	say_intent(&c, "which courier do you use", "complaint", 0.52);
+	assert_string_equal(c.res.replies[0].text, "ZTO Express.");
+	hit(&c, 11, NULL, "en", 0.7, "Which couriers do you use?",
+	    "ZTO Express.");
+	say(&c, "courier");
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	/* Unsure model, very good entry of its intent: both agree. */
+	hit(&c, 7, "refund_status", "en", 0.85, REFUND_Q, REFUND_A);
+	say_intent(&c, "refund time", "refund_status", 0.45);
+	assert_string_equal(c.res.replies[0].text, REFUND_A);
+	/* A new question instead of yes or no is a new question. */
+	hit(&c, 7, "refund_status", "en", 0.9, REFUND_Q, REFUND_A);
+	say(&c, "refund take how long");
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	hit(&c, 9, "invoice", "en", 0.8, "How do I get an invoice?",
+	    "Invoices are in My Orders.");
+	say_intent(&c, "I need an invoice", "invoice", 0.9);
+	assert_string_equal(c.res.replies[0].text,
+	    "Invoices are in My Orders.");
+	conv_close(&c);
+}
+
+/* The entry of the classified intent wins if it is nearly as good. */
+static void
+test_kb_choice(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "en", 5);
+	say(&c, "hi");
+	hit(&c, 1, "shipping_cost", "en", 0.80, "Shipping cost?", "Eight.");
+	hit(&c, 2, "delivery_time", "en", 0.70, "Delivery time?", "2-4 days.");
+	say_intent(&c, "shipping", "delivery_time", 0.9);
+	assert_string_equal(c.res.replies[0].text, "2-4 days.");
+
+	/* Much weaker: the best entry is only proposed. */
+	hit(&c, 1, "shipping_cost", "en", 0.90, "Shipping cost?", "Eight.");
+	hit(&c, 2, "delivery_time", "en", 0.40, "Delivery time?", "2-4 days.");
+	say_intent(&c, "shipping", "delivery_time", 0.9);
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	assert_true(reply_has(&c, 0, "Shipping cost?"));
+
+	/* Entries of the other language and below kb_min_score are out. */
+	hit(&c, 3, "delivery_time", "zh-CN", 0.95, "多久发货？", "两天。");
+	hit(&c, 2, "delivery_time", "en", 0.25, "Delivery time?", "2-4 days.");
+	say_intent(&c, "shipping", "delivery_time", 0.9);
+	assert_string_equal(state_str(&c, "stage"), "solve");
+	assert_true(reply_has(&c, 0, "rephrase") ||
+	    reply_has(&c, 0, "catch that"));
+	conv_close(&c);
+}
+
+/* Failures: fallbacks up to max_failures, then a person. */
+static void
+test_unanswered(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "en", 6);
+	say(&c, "hi");
+	say(&c, "blah blah");
+	assert_int_equal(state_int(&c, "failures"), 1);
+	assert_null(c.res.intent);
+	/* A confident intent with nothing to answer it is a failure too. */
+	say_intent(&c, "what about warranty", "warranty", 0.9);
+	assert_int_equal(state_int(&c, "failures"), 2);
+	assert_string_equal(c.res.intent, "warranty");
+	say(&c, "qwerty");
+	assert_string_equal(c.res.handoff_reason, "unanswered");
+	assert_string_equal(c.res.status, "pending");
+	assert_int_equal(c.res.after_hours, 0);
+	assert_true(reply_has(&c, 0, "customer service team") ||
+	    reply_has(&c, 0, "member of our team"));
+	/* An answer resets the count. */
+	event(&c, ENGINE_EV_HANDBACK);
+	assert_int_equal(state_int(&c, "failures"), 0);
+	conv_close(&c);
+}
+
+/* Order status: slot, confirmation, action, result. */
+static void
+test_order_confirm(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "zh-CN", 7);
+	c.u.order_id = "20261125001";
+	say_intent(&c, "我的订单20261125001到哪了", "order_status", 0.9);
+	/* Welcome, then the confirmation with the slot filled in. */
+	assert_int_equal(c.res.nreplies, 2);
+	assert_true(reply_has(&c, 1,
+	    "您是想查询订单 20261125001 的物流吗？") ||
+	    reply_has(&c, 1, "请问是要帮您查询订单 20261125001 的状态吗？"));
+	assert_string_equal(button_values(&c.res.replies[1]), "yes|no");
+	assert_string_equal(state_str(&c, "stage"), "confirm");
+	assert_int_equal(c.res.nactions, 0);
+
+	say(&c, "是的");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_int_equal(c.res.nactions, 1);
+	assert_string_equal(c.res.actions[0].name, "order_status");
+	assert_string_equal(json_object_to_json_string_ext(
+	    c.res.actions[0].params, JSON_C_TO_STRING_PLAIN),
+	    "{\"order_id\":\"20261125001\"}");
+	assert_string_equal(state_str(&c, "stage"), "action");
+	assert_int_equal(timer_set(&c, "action"), c.now + 10000);
+
+	action_result(&c, "order_status", ENGINE_ACTION_OK,
+	    "{\"status\":\"in_transit\",\"carrier\":\"SF Express\","
+	    "\"tracking\":\"SF1234567\",\"eta\":\"2026-11-28\"}");
+	assert_int_equal(c.res.nreplies, 2);
+	assert_string_equal(c.res.replies[0].text,
+	    "订单 20261125001 当前状态：运输中。承运快递：SF Express。"
+	    "运单号：SF1234567。预计送达：2026-11-28。");
+	assert_string_equal(state_str(&c, "stage"), "follow_up");
+	assert_true(timer_cancelled(&c, "action"));
+	assert_true(timer_set(&c, "followup") > 0);
+
+	/* A result nobody waits for any more changes nothing. */
+	action_result(&c, "order_status", ENGINE_ACTION_OK,
+	    "{\"status\":\"delivered\"}");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_int_equal(c.res.ncancel + c.res.ntimers, 0);
+	assert_string_equal(state_str(&c, "stage"), "follow_up");
+	conv_close(&c);
+}
+
+/* A status the engine does not know is shown as the shop wrote it. */
+static void
+test_order_unknown_status(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "en", 8);
+	say(&c, "hi");
+	c.u.order_id = "12345";
+	say_intent(&c, "where is my order 12345", "order_status", 0.9);
+	press(&c, "yes");
+	action_result(&c, "order_status", ENGINE_ACTION_OK,
+	    "{\"status\":\"Awaiting Customs\"}");
+	assert_string_equal(c.res.replies[0].text,
+	    "Order 12345 is \"Awaiting Customs\".");
+	conv_close(&c);
+}
+
+/* Without a number the bot asks for one and validates the answer. */
+static void
+test_order_ask(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "en", 9);
+	say(&c, "hi");
+	say_intent(&c, "where is my parcel", "order_status", 0.8);
+	assert_string_equal(state_str(&c, "stage"), "ask_order");
+	assert_true(reply_has(&c, 0, "order number"));
+	assert_false(reply_has(&c, 0, "doesn't look like") ||
+	    reply_has(&c, 0, "couldn't find an order number"));
+
+	/* Not a number: asked again, a failure. */
+	say(&c, "hmm I don't remember");
+	assert_string_equal(state_str(&c, "stage"), "ask_order");
+	assert_true(reply_has(&c, 0, "doesn't look like") ||
+	    reply_has(&c, 0, "couldn't find an order number"));
+	assert_int_equal(state_int(&c, "failures"), 1);
+
+	/* A number given when asked is looked up without confirming. */
+	c.u.order_id = "12345";
+	say(&c, "12345");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_int_equal(c.res.nactions, 1);
+
+	/* No such order: ask again. */
+	action_result(&c, "order_status", ENGINE_ACTION_NOT_FOUND, NULL);
+	assert_true(reply_has(&c, 0, "couldn't find an order with the "
+	    "number 12345"));
+	assert_string_equal(state_str(&c, "stage"), "ask_order");
+
+	/* "No" gives up the look-up. */
 	say(&c, "no");
 	assert_string_equal(state_str(&c, "stage"), "solve");
-	assert_int_equal(state_int(&c, "failures"), 1);
-	assert_string_equal(c.res.status, "bot");
-	assert_null(c.res.handoff_reason);
+	assert_true(reply_has(&c, 0, "what else") ||
+	    reply_has(&c, 0, "What would you like"));
 
-	/* A new question instead of an answer is understood as one. */
-	say(&c, "where do I find my bill");
-	say(&c, "How do I cancel my order?");
-	assert_string_equal(c.res.intent, "cancel_order");
-	assert_string_equal(state_str(&c, "stage"), "follow_up");
-
-	/* follow_up "no", then "yes" to the offer of a person. */
-	say(&c, "didn't help");
-	assert_string_equal(state_str(&c, "stage"), "offer");
-	say(&c, "yes please");
-	assert_string_equal(c.res.status, "pending");
-	assert_string_equal(c.res.handoff_reason, "requested");
+	/* A confident other question while asked is a new question. */
+	say_intent(&c, "where is it", "order_status", 0.9);
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "actually, my refund?", "refund_status", 0.9);
+	assert_string_equal(c.res.replies[0].text, REFUND_A);
 	conv_close(&c);
 }
 
-/* max_failures fallbacks, then a handoff for "unanswered". */
+/* A failed look-up apologizes, offers a person, never guesses. */
 static void
-test_stages_fallback(void **unused)
+test_order_failed(void **unused)
 {
 	struct conv	c;
 
 	(void)unused;
-	conv_open(&c, "en", 1);
-	say(&c, "xyzzy plugh");
-	assert_int_equal(c.res.nreplies, 2);	/* welcome, fallback */
-	assert_int_equal(state_int(&c, "failures"), 1);
-	assert_string_equal(c.res.status, "bot");
-	say(&c, "frobnicate the quux");
-	assert_int_equal(state_int(&c, "failures"), 2);
-	assert_string_equal(c.res.status, "bot");
-	assert_null(c.res.handoff_reason);
-	say(&c, "blorp");
-	assert_string_equal(c.res.status, "pending");
-	assert_string_equal(c.res.handoff_reason, "unanswered");
-	assert_string_equal(state_str(&c, "stage"), "handoff");
-	assert_int_equal(c.res.nreplies, 1);
-	assert_non_null(strstr(c.res.replies[0].text, "team"));
-	conv_close(&c);
-
-	/* An answer in between resets the count. */
-	conv_open(&c, "en", 2);
-	say(&c, "xyzzy plugh");
-	say(&c, "frobnicate the quux");
-	say(&c, "How long does delivery take?");
-	assert_int_equal(state_int(&c, "failures"), 0);
-	say(&c, "blorp");
-	assert_string_equal(c.res.status, "bot");
-	conv_close(&c);
-}
-
-/* Explicit requests for a person, in both languages and by button. */
-static void
-test_stages_human(void **unused)
-{
-	static const char	*asks[] = {
-		"人工", "转人工", "我要找真人", "human please",
-		"Can I speak to an agent?", "I want to talk to a real person",
-		"operator!", "let me talk to someone"
-	};
-	struct conv		 c;
-	size_t			 i;
-
-	(void)unused;
-	for (i = 0; i < sizeof asks / sizeof asks[0]; i++) {
-		conv_open(&c, "en", (int64_t)i + 1);
-		say(&c, "hi");
-		say(&c, asks[i]);
-		if (c.res.handoff_reason == NULL)
-			fail_msg("not a handoff: %s", asks[i]);
-		assert_string_equal(c.res.handoff_reason, "requested");
-		assert_string_equal(c.res.status, "pending");
-		assert_string_equal(c.res.intent, "human");
-		conv_close(&c);
-	}
-
-	/* Asking how to contact the shop is a question, not a request. */
-	conv_open(&c, "en", 1);
-	say(&c, "How can I contact customer service?");
-	assert_null(c.res.handoff_reason);
-	assert_string_equal(c.res.intent, "contact");
-	press(&c, "human");
-	assert_string_equal(c.res.handoff_reason, "requested");
-	conv_close(&c);
-}
-
-/* Pending: no reply at all until a handback; resolved asks for a rating. */
-static void
-test_pending_silent(void **unused)
-{
-	struct conv	c;
-
-	(void)unused;
-	conv_open(&c, "zh-CN", 1);
-	say(&c, "转人工");
-	assert_string_equal(c.res.status, "pending");
-	assert_int_equal(c.res.nreplies, 2);
-
-	say(&c, "在吗");
-	assert_int_equal(c.res.nreplies, 0);
-	assert_string_equal(c.res.status, "pending");
-	assert_null(c.res.handoff_reason);
-	say(&c, "人工");
-	assert_int_equal(c.res.nreplies, 0);
+	conv_open(&c, "en", 10);
+	say(&c, "hi");
+	c.u.order_id = "12345";
+	say_intent(&c, "track order 12345", "order_status", 0.9);
 	press(&c, "yes");
-	assert_int_equal(c.res.nreplies, 0);
-	c.now += INT64_C(5) * 3600 * 1000;	/* long silence: still quiet */
-	say(&c, "运费多少钱");
-	assert_int_equal(c.res.nreplies, 0);
-	assert_string_equal(c.res.status, "pending");
-	assert_int_equal(state_int(&c, "last"), c.now);
-
-	conv_event(&c, ENGINE_EV_HANDBACK, NULL, NULL);
-	assert_string_equal(c.res.status, "bot");
+	action_result(&c, "order_status", ENGINE_ACTION_FAILED, NULL);
 	assert_int_equal(c.res.nreplies, 1);
-	assert_non_null(strstr(c.res.replies[0].text, "还有什么可以帮您"));
-	say(&c, "好的，谢谢");
-	assert_string_equal(c.res.intent, "thanks");
-	assert_int_equal(c.res.nreplies, 1);
-	assert_int_equal(state_int(&c, "failures"), 0);
-	say(&c, "运费多少钱");
-	assert_int_equal(c.res.nreplies, 2);	/* no second welcome */
-	assert_string_equal(c.res.intent, "shipping_cost");
+	assert_true(reply_has(&c, 0, "can't reach our order system"));
+	assert_string_equal(button_values(&c.res.replies[0]), "human|other");
+	assert_string_equal(state_str(&c, "stage"), "offer");
+	/* OK without a result is no answer either. */
+	c.u.order_id = "12345";
+	say_intent(&c, "order 12345 please", "order_status", 0.9);
+	press(&c, "yes");
+	action_result(&c, "order_status", ENGINE_ACTION_OK, NULL);
+	assert_true(reply_has(&c, 0, "can't reach our order system"));
+	/* Typing the button's title is pressing it. */
+	say(&c, "Talk to a person");
+	assert_string_equal(c.res.handoff_reason, "requested");
 
-	say(&c, "转人工");
-	assert_string_equal(c.res.status, "pending");
-	conv_event(&c, ENGINE_EV_RESOLVED, NULL, NULL);
-	assert_string_equal(c.res.status, "bot");
+	/* The watchdog: the result never came. */
+	event(&c, ENGINE_EV_HANDBACK);
+	c.u.order_id = "12345";
+	say_intent(&c, "track order 12345", "order_status", 0.9);
+	press(&c, "yes");
+	timer(&c, "action");
+	assert_true(reply_has(&c, 0, "can't reach our order system"));
+	assert_string_equal(state_str(&c, "stage"), "offer");
+	conv_close(&c);
+}
+
+/* Silence after the follow-up: one reminder, then auto-resolve. */
+static void
+test_followup_timers(void **unused)
+{
+	struct conv	c;
+	int64_t		due;
+
+	(void)unused;
+	conv_open(&c, "en", 11);
+	say(&c, "hi");
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "refund?", "refund_status", 0.9);
+	assert_true(timer_set(&c, "followup") > 0);
+
+	timer(&c, "followup");
+	assert_int_equal(c.res.nreplies, 1);
+	assert_true(reply_has(&c, 0, "did that solve your problem"));
+	assert_string_equal(button_values(&c.res.replies[0]), "yes|no");
+	due = timer_set(&c, "resolve");
+	assert_int_equal(due, c.now + 900 * 1000);
+	assert_int_equal(state_int(&c, "reminded"), 1);
+	/* A second reminder never goes. */
+	timer(&c, "followup");
+	assert_int_equal(c.res.nreplies, 0);
+
+	timer(&c, "resolve");
+	assert_int_equal(c.res.nreplies, 1);
+	assert_true(reply_has(&c, 0, "closing this chat"));
+	assert_string_equal(c.res.status, "resolved");
+	assert_string_equal(c.res.intent, "auto_resolved");
+
+	/* Timers in a stage that does not wait for them are ignored. */
+	timer(&c, "resolve");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_string_equal(c.res.status, "resolved");
+
+	/* The reminder's buttons work; an answer cancels the timers. */
+	say(&c, "hi");
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "refund?", "refund_status", 0.9);
+	timer(&c, "followup");
+	press(&c, "no");
+	assert_string_equal(state_str(&c, "stage"), "offer");
+	assert_true(timer_cancelled(&c, "resolve"));
+	assert_true(timer_cancelled(&c, "followup"));
+	assert_int_equal(c.res.ntimers, 0);
+
+	/* An agent's resolve asks for a rating, then closes unrated. */
+	event(&c, ENGINE_EV_RESOLVED);
 	assert_string_equal(state_str(&c, "stage"), "csat");
-	assert_string_equal(button_values(&c.res.replies[0]), "1|2|3|4|5");
-	say(&c, "五星");
-	assert_int_equal(state_int(&c, "csat"), 5);
+	assert_int_equal(timer_set(&c, "resolve"), c.now + 900 * 1000);
+	timer(&c, "resolve");
 	assert_string_equal(c.res.status, "resolved");
 	conv_close(&c);
 }
 
-/* A silence longer than welcome_idle brings the welcome back. */
+/* Every handoff rule, each with its reason. */
+static void
+test_handoff_rules(void **unused)
+{
+	struct engine_config	cfg;
+	struct conv		c;
+	const char		*only[] = { "complaint", "legal" };
+
+	(void)unused;
+	default_config(&cfg, NULL, "en");
+	cfg.human_only = only;
+	cfg.nhuman_only = 2;
+	conv_open_cfg(&c, &cfg, 12);
+
+	say(&c, "hi");
+	say(&c, "can I talk to a real person");
+	assert_string_equal(c.res.handoff_reason, "requested");
+	assert_string_equal(c.res.intent, "human");
+	event(&c, ENGINE_EV_HANDBACK);
+
+	/* The NLU's "human", confidently; unsure: an offer. */
+	say_intent(&c, "let me speak with your staff", "human", 0.9);
+	assert_string_equal(c.res.handoff_reason, "requested");
+	event(&c, ENGINE_EV_HANDBACK);
+	say_intent(&c, "someone else maybe", "human", 0.4);
+	assert_null(c.res.handoff_reason);
+	assert_string_equal(state_str(&c, "stage"), "offer");
+
+	/* Strong negative sentiment, whatever the intent. */
+	c.u.sentiment = -0.8;
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "this is terrible, where is my refund", "refund_status",
+	    0.9);
+	assert_string_equal(c.res.handoff_reason, "sentiment");
+	assert_true(c.res.sentiment == -0.8);
+	assert_true(reply_has(&c, 0, "sorry"));
+	event(&c, ENGINE_EV_HANDBACK);
+	/* Mildly negative is not enough. */
+	c.u.sentiment = -0.3;
+	hit(&c, 7, "refund_status", "en", 0.8, REFUND_Q, REFUND_A);
+	say_intent(&c, "my refund is late", "refund_status", 0.9);
+	assert_null(c.res.handoff_reason);
+
+	/* Human-only intents. */
+	say_intent(&c, "I want to make a complaint", "complaint", 0.7);
+	assert_string_equal(c.res.handoff_reason, "human_only");
+	assert_string_equal(c.res.intent, "complaint");
+	assert_true(reply_has(&c, 0, "personally"));
+	/* Handed off: silence, whatever comes. */
+	say(&c, "human!!");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_null(c.res.handoff_reason);
+	c.u.sentiment = -1;
+	say(&c, "hello??? this is awful");
+	assert_int_equal(c.res.nreplies, 0);
+	assert_int_equal(c.res.ntimers + c.res.ncancel, 0);
+	assert_string_equal(c.res.status, "pending");
+	timer(&c, "followup");
+	assert_int_equal(c.res.nreplies, 0);
+	conv_close(&c);
+
+	/* handoff_sentiment -1 turns the rule off. */
+	default_config(&cfg, NULL, "en");
+	cfg.handoff_sentiment = -1;
+	conv_open_cfg(&c, &cfg, 13);
+	say(&c, "hi");
+	c.u.sentiment = -1;
+	say(&c, "awful awful awful");
+	assert_null(c.res.handoff_reason);
+	conv_close(&c);
+}
+
+/* Outside business hours a handoff says when people are back. */
+static void
+test_business_hours(void **unused)
+{
+	struct engine_config	cfg;
+	struct conv		c;
+	int64_t			next;
+
+	(void)unused;
+	default_config(&cfg, NULL, "en");
+	cfg.hours.timezone = "Asia/Shanghai";
+	cfg.hours.days = 0x1f;		/* Monday to Friday */
+	cfg.hours.open = 9 * 60;
+	cfg.hours.close = 18 * 60;
+	cfg.welcome_idle = 30 * 86400;
+	conv_open_cfg(&c, &cfg, 14);
+
+	/* Friday 17:00 in Shanghai: open. */
+	assert_int_equal(engine_hours_open(c.e, T0, &next), 1);
+	say(&c, "human");
+	assert_string_equal(c.res.handoff_reason, "requested");
+	assert_int_equal(c.res.after_hours, 0);
+	event(&c, ENGINE_EV_HANDBACK);
+
+	/* Friday 19:00: closed until Monday 09:00 (01:00 UTC). */
+	c.now = T0 + 2 * 3600 * 1000;
+	assert_int_equal(engine_hours_open(c.e, c.now, &next), 0);
+	assert_int_equal(next, INT64_C(1709514000000));
+	say(&c, "human");
+	assert_string_equal(c.res.handoff_reason, "requested");
+	assert_int_equal(c.res.after_hours, 1);
+	assert_int_equal(c.res.back_at, INT64_C(1709514000000));
+	assert_string_equal(c.res.status, "pending");
+	assert_string_equal(c.res.replies[0].text,
+	    "Our customer service team is offline right now. They'll be "
+	    "back on Monday at 09:00 (China time), and someone will reply "
+	    "here as soon as they're back. Your conversation is in the "
+	    "queue, so there's no need to write again.");
+	event(&c, ENGINE_EV_HANDBACK);
+
+	/* Tuesday 07:00: back today; Tuesday 20:00: tomorrow. */
+	c.now = INT64_C(1709593200000) - 5000;	/* Tue 07:00 +08 */
+	c.u.sentiment = -0.9;
+	say(&c, "你们太差劲了");
+	assert_string_equal(c.res.handoff_reason, "sentiment");
+	assert_string_equal(c.res.replies[0].text,
+	    "非常抱歉给您带来不好的体验。现在是非工作时间，人工客服暂时不在线。"
+	    "客服将于今天 09:00（北京时间）上班，届时会第一时间在这里回复您。"
+	    "您的会话已在排队，无需重复发送。");
+	assert_int_equal(engine_hours_open(c.e,
+	    INT64_C(1709640000000), &next), 0);	/* Tue 20:00 +08 */
+	assert_int_equal(next, INT64_C(1709686800000));	/* Wed 09:00 */
+	assert_int_equal(engine_hours_open(c.e,
+	    INT64_C(1709600400000), NULL), 1);	/* Tue 09:00 */
+	assert_int_equal(engine_hours_open(c.e,
+	    INT64_C(1709632800000), NULL), 0);	/* Tue 18:00 */
+	conv_close(&c);
+
+	/* A zone with daylight saving: Berlin, weekends 10:00-16:00. */
+	default_config(&cfg, NULL, "en");
+	cfg.hours.timezone = "Europe/Berlin";
+	cfg.hours.days = 0x60;
+	cfg.hours.open = 10 * 60;
+	cfg.hours.close = 16 * 60;
+	conv_open_cfg(&c, &cfg, 15);
+	/* Sat 2024-03-30 17:00 CET: next is Sun 10:00 CEST (08:00 UTC). */
+	assert_int_equal(engine_hours_open(c.e, INT64_C(1711814400000),
+	    &next), 0);
+	assert_int_equal(next, INT64_C(1711872000000));
+	/* Sat 2024-03-30 09:30 CET is before opening, 10:30 after. */
+	assert_int_equal(engine_hours_open(c.e, INT64_C(1711787400000),
+	    &next), 0);
+	assert_int_equal(next, INT64_C(1711789200000));
+	assert_int_equal(engine_hours_open(c.e, INT64_C(1711791000000),
+	    NULL), 1);
+	conv_close(&c);
+
+	/* No days: always open. */
+	conv_open(&c, "en", 16);
+	assert_int_equal(engine_hours_open(c.e, T0, &next), 1);
+	conv_close(&c);
+}
+
+/* Greetings, thanks and goodbyes. */
+static void
+test_small_talk(void **unused)
+{
+	struct conv	c;
+
+	(void)unused;
+	conv_open(&c, "en", 17);
+	say(&c, "hello!");
+	assert_string_equal(c.res.intent, "greeting");
+	assert_int_equal(c.res.nreplies, 1);
+	say_intent(&c, "cheers, much appreciated", "thanks", 0.9);
+	assert_string_equal(c.res.intent, "thanks");
+	assert_string_equal(state_str(&c, "stage"), "welcome");
+	assert_int_equal(state_int(&c, "failures"), 0);
+	say_intent(&c, "ok bye now", "goodbye", 0.9);
+	assert_string_equal(c.res.intent, "goodbye");
+	assert_string_equal(c.res.status, "resolved");
+	assert_true(reply_has(&c, 0, "Goodbye"));
+	/* The next message starts afresh. */
+	say(&c, "hey");
+	assert_string_equal(state_str(&c, "stage"), "welcome");
+	assert_string_equal(c.res.status, "bot");
+	conv_close(&c);
+}
+
+/* The knowledge base is searched only when the engine could use it. */
+static void
+test_wants_kb(void **unused)
+{
+	struct conv		c;
+	struct nlu_result	n;
+
+	(void)unused;
+	conv_open(&c, "en", 19);
+	memset(&n, 0, sizeof n);
+	assert_true(engine_wants_kb(c.e, NULL, NULL));
+	assert_true(engine_wants_kb(c.e, NULL, &n));
+	assert_false(engine_wants_kb(c.e, "yes", &n));
+	n.intent = (char *)"thanks";
+	n.confidence = 0.9;
+	assert_false(engine_wants_kb(c.e, NULL, &n));
+	n.confidence = 0.5;
+	assert_true(engine_wants_kb(c.e, NULL, &n));
+	n.intent = (char *)"refund_status";
+	n.confidence = 0.99;
+	assert_true(engine_wants_kb(c.e, NULL, &n));
+	conv_close(&c);
+}
+
+/* After welcome_idle of silence the customer is welcomed again. */
 static void
 test_idle_welcome(void **unused)
 {
 	struct conv	c;
 
 	(void)unused;
-	conv_open(&c, "en", 1);
+	conv_open(&c, "en", 18);
 	say(&c, "hi");
-	say(&c, "How do I return an item?");
-	assert_int_equal(c.res.nreplies, 2);
-	c.now += INT64_C(3599) * 1000 - 5000;
-	say(&c, "How do I get an invoice?");
-	assert_int_equal(c.res.nreplies, 2);
-	c.now += INT64_C(3600) * 1000;
-	say(&c, "How do I get an invoice?");
+	say(&c, "blah");
+	assert_int_equal(state_int(&c, "failures"), 1);
+	c.now += 3600 * 1000;
+	hit(&c, 9, "invoice", "en", 0.9, "How do I get an invoice?",
+	    "Invoices are in My Orders.");
+	say_intent(&c, "How do I get an invoice?", "invoice", 0.95);
 	assert_int_equal(c.res.nreplies, 3);
-	assert_non_null(strstr(c.res.replies[0].text, "Kefu Demo Shop"));
+	assert_true(reply_has(&c, 0, "Kefu Demo Shop"));
+	assert_string_equal(c.res.replies[1].text,
+	    "Invoices are in My Orders.");
+	assert_int_equal(state_int(&c, "failures"), 0);
 	conv_close(&c);
 }
 
@@ -749,132 +1259,28 @@ test_overrides_and_variants(void **unused)
 	free(sub);
 }
 
-/* The right FAQ entry ranks first for typical questions. */
-static void
-test_faq_ranking(void **unused)
-{
-	static const char	*cases[][3] = {
-		{ "en", "How much does shipping cost?", "shipping_cost" },
-		{ "en", "I forgot my password", "password_reset" },
-		{ "en", "Where is my refund? It's been a week", "refund_time" },
-		{ "en", "Do you accept Alipay?", "payment_methods" },
-		{ "en", "my card was declined at checkout", "payment_failed" },
-		{ "en", "I need to change the shipping address",
-		    "change_address" },
-		{ "en", "ＣＡＮＣＥＬ ＭＹ ＯＲＤＥＲ", "cancel_order" },
-		{ "zh-CN", "退款多久能到账？", "refund_time" },
-		{ "zh-CN", "怎么开发票", "invoice" },
-		{ "zh-CN", "密码忘了怎么办", "password_reset" },
-		{ "zh-CN", "你们发货到香港吗", "shipping_international" },
-		{ "zh-CN", "我想换个尺码", "exchange" },
-		{ "zh-CN", "快递到哪了", "track_order" }
-	};
-	struct faq		*faq;
-	struct faq_match	 m[5];
-	char			*path, *cause = NULL;
-	size_t			 i, n, j;
-
-	(void)unused;
-	path = top_path("etc/demo/faq.json");
-	faq = faq_load(path, &cause);
-	if (faq == NULL)
-		fail_msg("faq_load: %s", cause);
-	free(path);
-	assert_true(faq_count(faq) >= 30);
-
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		n = faq_search(faq, cases[i][0], cases[i][1], m, 5);
-		if (n == 0 || strcmp(m[0].entry->id, cases[i][2]) != 0)
-			fail_msg("\"%s\": got %s (%.3f), want %s", cases[i][1],
-			    n > 0 ? m[0].entry->id : "nothing",
-			    n > 0 ? m[0].score : 0.0, cases[i][2]);
-		assert_string_equal(m[0].entry->lang, cases[i][0]);
-		for (j = 0; j < n; j++) {
-			assert_true(m[j].score > 0 && m[j].score <= 1);
-			if (j > 0)
-				assert_true(m[j].score <= m[j - 1].score);
-		}
-	}
-
-	n = faq_search(faq, "en", "What's the weather like on Mars?", m, 5);
-	assert_true(n == 0 || m[0].score < 0.25);
-	assert_int_equal(faq_search(faq, "fr", "livraison", m, 5), 0);
-	assert_int_equal(faq_search(faq, "en", "", m, 5), 0);
-	faq_free(faq);
-}
-
-/* FAQ files with mistakes are refused with a useful message. */
-static void
-test_faq_errors(void **unused)
-{
-	char		 tmpl[] = "/tmp/kefu-test-faq.XXXXXX";
-	char		*cause = NULL, *path;
-	struct faq	*faq;
-
-	(void)unused;
-	assert_non_null(mkdtemp(tmpl));
-	path = xasprintf("%s/faq.json", tmpl);
-
-	write_file(tmpl, "faq.json", "{\"entries\": [\n"
-	    "{\"id\":\"a\",\"lang\":\"en\",\"question\":\"Q\","
-	    "\"answer\":\"A\"},\n"
-	    "{\"id\":\"b\",\"lang\":\"en\",\"question\":\"Q\"}]}\n");
-	assert_null(faq_load(path, &cause));
-	assert_non_null(strstr(cause, "entry 2: missing or empty \"answer\""));
-	free(cause);
-
-	write_file(tmpl, "faq.json", "{\"entries\": [\n\n{\"id\": }]}\n");
-	assert_null(faq_load(path, &cause));
-	assert_non_null(strstr(cause, "faq.json:3:"));
-	free(cause);
-
-	write_file(tmpl, "faq.json", "{\"entries\": ["
-	    "{\"id\":\"a\",\"lang\":\"en\",\"question\":\"Refund time\","
-	    "\"answer\":\"A\"},"
-	    "{\"id\":\"a\",\"lang\":\"en\",\"question\":\"Refund\","
-	    "\"answer\":\"B\"}]}");
-	assert_null(faq_load(path, &cause));
-	assert_non_null(strstr(cause, "duplicate id \"a\""));
-	free(cause);
-
-	write_file(tmpl, "faq.json", "{\"entries\": ["
-	    "{\"id\":\"a\",\"lang\":\"en\",\"question\":\"Is it?\","
-	    "\"answer\":\"A\",\"keywords\":[\"to be\"]}]}");
-	assert_null(faq_load(path, &cause));
-	assert_non_null(strstr(cause, "no searchable words"));
-	free(cause);
-
-	write_file(tmpl, "faq.json", "{\"entries\": ["
-	    "{\"id\":\"a\",\"lang\":\"en\",\"question\":\"Gift wrapping\","
-	    "\"answer\":\"Yes.\",\"keywords\":[\"wrap a present\"]}]}");
-	faq = faq_load(path, &cause);
-	assert_non_null(faq);
-	assert_int_equal(faq_count(faq), 1);
-	assert_string_equal(faq_entry_at(faq, 0)->keywords[0],
-	    "wrap a present");
-	faq_free(faq);
-
-	unlink(path);
-	rmdir(tmpl);
-	free(path);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_roundtrip),
 		cmocka_unit_test(test_language),
-		cmocka_unit_test(test_stages_solve),
-		cmocka_unit_test(test_stages_confirm),
-		cmocka_unit_test(test_stages_fallback),
-		cmocka_unit_test(test_stages_human),
-		cmocka_unit_test(test_pending_silent),
+		cmocka_unit_test(test_solve),
+		cmocka_unit_test(test_confirm_kb),
+		cmocka_unit_test(test_kb_choice),
+		cmocka_unit_test(test_unanswered),
+		cmocka_unit_test(test_order_confirm),
+		cmocka_unit_test(test_order_unknown_status),
+		cmocka_unit_test(test_order_ask),
+		cmocka_unit_test(test_order_failed),
+		cmocka_unit_test(test_followup_timers),
+		cmocka_unit_test(test_handoff_rules),
+		cmocka_unit_test(test_business_hours),
+		cmocka_unit_test(test_small_talk),
 		cmocka_unit_test(test_idle_welcome),
+		cmocka_unit_test(test_wants_kb),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_overrides_and_variants),
-		cmocka_unit_test(test_faq_ranking),
-		cmocka_unit_test(test_faq_errors),
 	};
 
 	log_set_level("error");
