@@ -172,26 +172,6 @@ struct engine_run {
 	int				 failed;
 };
 
-/* A growing string. */
-struct engine_buf {
-	char	*s;
-	size_t	 len;
-	size_t	 size;
-};
-
-/* Append len bytes to a buffer, keeping it NUL-terminated. */
-static void
-engine_buf_add(struct engine_buf *b, const char *s, size_t len)
-{
-	if (b->len + len + 1 > b->size) {
-		b->size = (b->len + len + 1) * 2;
-		b->s = xrealloc(b->s, b->size);
-	}
-	memcpy(b->s + b->len, s, len);
-	b->len += len;
-	b->s[b->len] = '\0';
-}
-
 /* Whether a byte is ASCII white space. */
 static int
 engine_isspace(char c)
@@ -315,7 +295,7 @@ tmpl_parse_button(const char *line, struct tmpl_button *b)
 
 /* Close the variant being read: check it and add it to the template. */
 static int
-tmpl_end_variant(struct tmpl *t, struct engine_buf *b, size_t *lines,
+tmpl_end_variant(struct tmpl *t, struct dbuf *b, size_t *lines,
     size_t nlines, size_t lineno, char **cause)
 {
 	char	*trimmed;
@@ -341,7 +321,7 @@ tmpl_end_variant(struct tmpl *t, struct engine_buf *b, size_t *lines,
 static int
 tmpl_parse(struct tmpl *t, const char *text, char **cause)
 {
-	struct engine_buf	 b = { NULL, 0, 0 };
+	struct dbuf	 b = { NULL, 0, 0 };
 	struct tmpl_button	 btn;
 	const char		*line = text, *eol;
 	char			*raw, *trimmed;
@@ -377,8 +357,8 @@ tmpl_parse(struct tmpl *t, const char *text, char **cause)
 				error = 1;
 			nlines = 0;
 		} else {
-			engine_buf_add(&b, raw, len);
-			engine_buf_add(&b, "\n", 1);
+			dbuf_add(&b, raw, len);
+			dbuf_add(&b, "\n", 1);
 			lines = xreallocarray(lines, nlines + 1,
 			    sizeof *lines);
 			lines[nlines++] = lineno;
@@ -1215,14 +1195,14 @@ engine_is_word(int cp)
 static char *
 engine_compact(const char *norm, char **nospace)
 {
-	struct engine_buf	 b = { NULL, 0, 0 }, c = { NULL, 0, 0 };
+	struct dbuf	 b = { NULL, 0, 0 }, c = { NULL, 0, 0 };
 	const utf8proc_uint8_t	*p = (const utf8proc_uint8_t *)norm;
 	utf8proc_int32_t	 cp;
 	utf8proc_ssize_t	 n;
 	int			 gap = 0;
 
-	engine_buf_add(&b, "", 0);
-	engine_buf_add(&c, "", 0);
+	dbuf_add(&b, "", 0);
+	dbuf_add(&c, "", 0);
 	while (*p != '\0') {
 		n = utf8proc_iterate(p, -1, &cp);
 		if (n <= 0) {
@@ -1235,10 +1215,10 @@ engine_compact(const char *norm, char **nospace)
 		}
 		if (engine_is_word(cp)) {
 			if (gap && b.len > 0)
-				engine_buf_add(&b, " ", 1);
+				dbuf_add(&b, " ", 1);
 			gap = 0;
-			engine_buf_add(&b, (const char *)p, (size_t)n);
-			engine_buf_add(&c, (const char *)p, (size_t)n);
+			dbuf_add(&b, (const char *)p, (size_t)n);
+			dbuf_add(&c, (const char *)p, (size_t)n);
 		} else
 			gap = 1;
 		p += n;
@@ -1289,7 +1269,7 @@ engine_rating(const char *nospace)
 
 /* Check one word of a would-be greeting: 1 greeting, 0 allowed, -1 not. */
 static int
-engine_greet_word(struct engine_buf *w)
+engine_greet_word(struct dbuf *w)
 {
 	int	r = 0;
 
@@ -1309,7 +1289,7 @@ engine_greet_word(struct engine_buf *w)
 static int
 engine_is_greeting(const char *norm)
 {
-	struct engine_buf	 w = { NULL, 0, 0 };
+	struct dbuf	 w = { NULL, 0, 0 };
 	const utf8proc_uint8_t	*p;
 	utf8proc_int32_t	 cp;
 	utf8proc_ssize_t	 n;
@@ -1328,7 +1308,7 @@ engine_is_greeting(const char *norm)
 		while ((at = strstr(copy, engine_greet_zh_extra[i])) != NULL)
 			memset(at, ' ', strlen(engine_greet_zh_extra[i]));
 	}
-	engine_buf_add(&w, "", 0);
+	dbuf_add(&w, "", 0);
 	for (p = (const utf8proc_uint8_t *)copy; ok && *p != '\0'; p += n) {
 		if ((n = utf8proc_iterate(p, -1, &cp)) <= 0) {
 			ok = 0;
@@ -1338,13 +1318,13 @@ engine_is_greeting(const char *norm)
 			if ((r = engine_greet_word(&w)) == -1)
 				ok = 0;
 			hits += r > 0;
-			engine_buf_add(&w, (const char *)p, (size_t)n);
+			dbuf_add(&w, (const char *)p, (size_t)n);
 			if (strstr(engine_greet_fillers, w.s) == NULL)
 				ok = 0;
 			w.len = 0;
 			w.s[0] = '\0';
 		} else if (engine_is_word(cp))
-			engine_buf_add(&w, (const char *)p, (size_t)n);
+			dbuf_add(&w, (const char *)p, (size_t)n);
 		else if (cp != '\'' && cp != 0x2019) {
 			if ((r = engine_greet_word(&w)) == -1)
 				ok = 0;

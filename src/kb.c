@@ -75,12 +75,6 @@ struct kb_toks {
 	size_t		 size;
 };
 
-struct kb_buf {
-	char	*s;
-	size_t	 len;
-	size_t	 size;
-};
-
 struct kb_entry {
 	char		*question;
 	char		*answer;
@@ -168,19 +162,6 @@ static const char *kb_stop_zh2[] = {
 };
 
 static void	kb_entries_free(struct kb_entries *);
-
-/* Append len bytes to a growing buffer, keeping it NUL-terminated. */
-static void
-kb_buf_add(struct kb_buf *b, const char *s, size_t len)
-{
-	if (b->len + len + 1 > b->size) {
-		b->size = (b->len + len + 1) * 2;
-		b->s = xrealloc(b->s, b->size);
-	}
-	memcpy(b->s + b->len, s, len);
-	b->len += len;
-	b->s[b->len] = '\0';
-}
 
 /* Add a token (copied) to a list. */
 static void
@@ -464,19 +445,19 @@ kb_normalize(const char *text, size_t max)
 	utf8proc_uint8_t	*out = NULL;
 	utf8proc_int32_t	 cp;
 	utf8proc_ssize_t	 n, r;
-	struct kb_buf		 b = { NULL, 0, 0 };
+	struct dbuf		 b = { NULL, 0, 0 };
 
-	kb_buf_add(&b, "", 0);
+	dbuf_add(&b, "", 0);
 	while (*p != '\0' && b.len < max) {
 		n = utf8proc_iterate(p, -1, &cp);
 		if (n <= 0) {
-			kb_buf_add(&b, " ", 1);
+			dbuf_add(&b, " ", 1);
 			p++;
 			continue;
 		}
 		if (b.len + (size_t)n > max)
 			break;
-		kb_buf_add(&b, (const char *)p, (size_t)n);
+		dbuf_add(&b, (const char *)p, (size_t)n);
 		p += n;
 	}
 	r = utf8proc_map((const utf8proc_uint8_t *)b.s, 0, &out,
@@ -563,16 +544,16 @@ char *
 kb_terms(const char *text)
 {
 	struct kb_toks	t = { NULL, 0, 0 };
-	struct kb_buf	b = { NULL, 0, 0 };
+	struct dbuf	b = { NULL, 0, 0 };
 	size_t		i;
 
-	kb_buf_add(&b, "", 0);
+	dbuf_add(&b, "", 0);
 	if (text != NULL)
 		kb_tokenize(text, KB_TEXT_MAX, &t);
 	for (i = 0; i < t.n; i++) {
 		if (i > 0)
-			kb_buf_add(&b, " ", 1);
-		kb_buf_add(&b, t.v[i].s, strlen(t.v[i].s));
+			dbuf_add(&b, " ", 1);
+		dbuf_add(&b, t.v[i].s, strlen(t.v[i].s));
 	}
 	kb_toks_clear(&t);
 	return (b.s);
@@ -813,7 +794,7 @@ kb_md_block(const char *line, size_t n)
  * their own lines.  *gap is the pending break: 0 none, 1 line, 2 paragraph.
  */
 static void
-kb_md_append(struct kb_buf *ans, const char *line, size_t n, int raw,
+kb_md_append(struct dbuf *ans, const char *line, size_t n, int raw,
     int *gap)
 {
 	utf8proc_int32_t	 last = 0, first = 0;
@@ -821,15 +802,15 @@ kb_md_append(struct kb_buf *ans, const char *line, size_t n, int raw,
 
 	if (raw) {
 		if (ans->len > 0)
-			kb_buf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
-		kb_buf_add(ans, line, n);
+			dbuf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
+		dbuf_add(ans, line, n);
 		*gap = 1;
 		return;
 	}
 	if (kb_md_block(line, n)) {
 		if (ans->len > 0)
-			kb_buf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
-		kb_buf_add(ans, line, n);
+			dbuf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
+		dbuf_add(ans, line, n);
 		*gap = 0;
 		return;
 	}
@@ -843,7 +824,7 @@ kb_md_append(struct kb_buf *ans, const char *line, size_t n, int raw,
 		return;
 	}
 	if (ans->len > 0 && *gap > 0)
-		kb_buf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
+		dbuf_add(ans, "\n\n", *gap == 2 ? 2 : 1);
 	else if (ans->len > 0) {
 		while (ans->len > 0 && ans->s[ans->len - 1] == ' ')
 			ans->s[--ans->len] = '\0';
@@ -858,15 +839,15 @@ kb_md_append(struct kb_buf *ans, const char *line, size_t n, int raw,
 		if (!((kb_is_cjk_text(last) || kb_is_cjk_text(first)) &&
 		    !(last < 0x80 && isalnum(last)) &&
 		    !(first < 0x80 && isalnum(first))))
-			kb_buf_add(ans, " ", 1);
+			dbuf_add(ans, " ", 1);
 	}
-	kb_buf_add(ans, line, n);
+	dbuf_add(ans, line, n);
 	*gap = 0;
 }
 
 /* Finish a Markdown entry: trim its answer and add it. */
 static int
-kb_md_end(struct kb_entries *es, struct kb_entry *e, struct kb_buf *ans,
+kb_md_end(struct kb_entries *es, struct kb_entry *e, struct dbuf *ans,
     const char *lang, const char *path, char **cause)
 {
 	if (e->question == NULL && e->line == 0)
@@ -891,7 +872,7 @@ kb_parse_md(const char *path, const char *buf, size_t len,
     struct kb_entries *es, char **cause)
 {
 	struct kb_entry	 e;
-	struct kb_buf	 ans = { NULL, 0, 0 };
+	struct dbuf	 ans = { NULL, 0, 0 };
 	const char	*line, *end, *nl;
 	char		*v, *lang = NULL;
 	size_t		 n;
@@ -899,7 +880,7 @@ kb_parse_md(const char *path, const char *buf, size_t len,
 	int		 fence = 0, marker, meta = 0, gap = 0, rc = -1;
 
 	memset(&e, 0, sizeof e);
-	kb_buf_add(&ans, "", 0);
+	dbuf_add(&ans, "", 0);
 	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
 		buf += 3;
 		len -= 3;
@@ -1072,11 +1053,11 @@ kb_bind(sqlite3_stmt *st, int i, const char *s)
 static char *
 kb_tags_terms(const char *tags)
 {
-	struct kb_buf	 b = { NULL, 0, 0 };
+	struct dbuf	 b = { NULL, 0, 0 };
 	char		*list, *at, *tag, *t;
 	size_t		 n;
 
-	kb_buf_add(&b, "", 0);
+	dbuf_add(&b, "", 0);
 	if (tags == NULL)
 		return (b.s);
 	list = kb_normalize(tags, KB_TEXT_MAX);
@@ -1088,8 +1069,8 @@ kb_tags_terms(const char *tags)
 		t = kb_terms(tag);
 		if (*t != '\0') {
 			if (b.len > 0)
-				kb_buf_add(&b, " , ", 3);
-			kb_buf_add(&b, t, strlen(t));
+				dbuf_add(&b, " , ", 3);
+			dbuf_add(&b, t, strlen(t));
 		}
 		free(t);
 		free(tag);
@@ -1280,26 +1261,26 @@ kb_kind_weight(enum kb_kind kind)
 
 /* Quote a term for an FTS5 query, doubling any double quote. */
 static void
-kb_fts_quote(struct kb_buf *b, const char *s)
+kb_fts_quote(struct dbuf *b, const char *s)
 {
-	kb_buf_add(b, "\"", 1);
+	dbuf_add(b, "\"", 1);
 	for (; *s != '\0'; s++) {
 		if (*s == '"')
-			kb_buf_add(b, "\"\"", 2);
+			dbuf_add(b, "\"\"", 2);
 		else
-			kb_buf_add(b, s, 1);
+			dbuf_add(b, s, 1);
 	}
-	kb_buf_add(b, "\"", 1);
+	dbuf_add(b, "\"", 1);
 }
 
 /* How many entries have a term (an FTS5 phrase query); -1 on error. */
 static long long
 kb_df(sqlite3_stmt *st, const char *term)
 {
-	struct kb_buf	b = { NULL, 0, 0 };
+	struct dbuf	b = { NULL, 0, 0 };
 	long long	n = -1;
 
-	kb_buf_add(&b, "", 0);
+	dbuf_add(&b, "", 0);
 	kb_fts_quote(&b, term);
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, b.s, -1, SQLITE_TRANSIENT);
@@ -1512,7 +1493,7 @@ kb_search(struct store *s, const char *query, const char *lang,
 	sqlite3_stmt	*st = NULL;
 	struct kb_qterm	*q = NULL;
 	struct kb_hit	*h = NULL;
-	struct kb_buf	 match = { NULL, 0, 0 };
+	struct dbuf	 match = { NULL, 0, 0 };
 	char		*flang = NULL;
 	long long	 total = 0;
 	size_t		 nq = 0, nh = 0, i;
@@ -1533,14 +1514,14 @@ kb_search(struct store *s, const char *query, const char *lang,
 	if (kb_query_terms(db, query, total, &q, &nq) != 0)
 		return (-1);
 
-	kb_buf_add(&match, "", 0);
+	dbuf_add(&match, "", 0);
 	if (nq > 1)
 		qsort(q, nq, sizeof *q, kb_qterm_sort);
 	for (i = 0; i < nq; i++) {
 		if (q[i].df == 0)
 			continue;
 		if (match.len > 0)
-			kb_buf_add(&match, " OR ", 4);
+			dbuf_add(&match, " OR ", 4);
 		kb_fts_quote(&match, q[i].s);
 	}
 	if (match.len == 0) {

@@ -47,7 +47,8 @@ kefuctl_usage(FILE *f)
 	    "Every command takes --help.\n", KEFU_SYSCONFDIR);
 }
 
-static int
+/* Open the configured store, printing the error; 0 or -1. */
+int
 kefuctl_open(struct kefu_config *cfg, struct store **sp)
 {
 	char	*cause = NULL;

@@ -7,6 +7,10 @@
 #define KEFU_KEFUCTL_H
 
 struct kefu_config;
+struct store;
+
+/* Open the configured store, printing the error; 0 or -1. */
+int	kefuctl_open(struct kefu_config *, struct store **);
 
 int	kefuctl_nlu(struct kefu_config *, int, char **);
 int	kefuctl_kb(struct kefu_config *, int, char **);

@@ -26,21 +26,6 @@ kefuctl_kb_usage(void)
 	    "[--min SCORE]\n");
 }
 
-/* Open the configured store; prints the error. */
-static int
-kefuctl_kb_open(struct kefu_config *cfg, struct store **sp)
-{
-	char	*cause = NULL;
-
-	if (store_open(cfg->store_path, cfg->store_synchronous_full,
-	    cfg->store_busy_timeout_ms, sp, &cause) != 0) {
-		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
-		free(cause);
-		return (-1);
-	}
-	return (0);
-}
-
 /* kefuctl kb import FILE...: each file replaces its earlier entries. */
 static int
 kefuctl_kb_import(struct kefu_config *cfg, int argc, char **argv)
@@ -53,7 +38,7 @@ kefuctl_kb_import(struct kefu_config *cfg, int argc, char **argv)
 		kefuctl_kb_usage();
 		return (1);
 	}
-	if (kefuctl_kb_open(cfg, &s) != 0)
+	if (kefuctl_open(cfg, &s) != 0)
 		return (1);
 	for (i = 2; i < argc; i++) {
 		if ((n = kb_import(s, argv[i], &cause)) < 0) {
@@ -178,7 +163,7 @@ kefuctl_kb_search(struct kefu_config *cfg, int argc, char **argv)
 		kefuctl_kb_usage();
 		return (1);
 	}
-	if (kefuctl_kb_open(cfg, &s) != 0)
+	if (kefuctl_open(cfg, &s) != 0)
 		return (1);
 	n = kb_search(s, query, lang, min, (size_t)limit, &hits);
 	store_close(s);

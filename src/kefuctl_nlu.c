@@ -104,20 +104,13 @@ kefuctl_nlu_args(int argc, char **argv, struct kefuctl_nlu_opts *o)
 	return (0);
 }
 
-/* Open the store named by the configuration. */
+/* Open the store named by the configuration; NULL after printing why. */
 static struct store *
 kefuctl_nlu_store(struct kefu_config *cfg)
 {
 	struct store	*s;
-	char		*cause = NULL;
 
-	if (store_open(cfg->store_path, cfg->store_synchronous_full,
-	    cfg->store_busy_timeout_ms, &s, &cause) != 0) {
-		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
-		free(cause);
-		return (NULL);
-	}
-	return (s);
+	return (kefuctl_open(cfg, &s) == 0 ? s : NULL);
 }
 
 /* kefuctl nlu import [--replace] FILE */

@@ -38,12 +38,8 @@ kefuctl_orders(struct kefu_config *cfg, int argc, char **argv)
 		kefuctl_orders_usage();
 		return (1);
 	}
-	if (store_open(cfg->store_path, cfg->store_synchronous_full,
-	    cfg->store_busy_timeout_ms, &s, &cause) != 0) {
-		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
-		free(cause);
+	if (kefuctl_open(cfg, &s) != 0)
 		return (1);
-	}
 	if (show) {
 		if ((n = orders_get(s, argv[2], &o)) == 1) {
 			printf("%s\n", json_object_to_json_string_ext(o,

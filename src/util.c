@@ -47,3 +47,16 @@ file_read(const char *path, size_t max, char **cause)
 	buf[n] = '\0';
 	return (buf);
 }
+
+/* Append len bytes to a growing buffer, keeping it NUL-terminated. */
+void
+dbuf_add(struct dbuf *b, const char *s, size_t len)
+{
+	if (b->len + len + 1 > b->size) {
+		b->size = (b->len + len + 1) * 2;
+		b->s = xrealloc(b->s, b->size);
+	}
+	memcpy(b->s + b->len, s, len);
+	b->len += len;
+	b->s[b->len] = '\0';
+}

@@ -10,4 +10,14 @@
  */
 char	*file_read(const char *, size_t, char **);
 
+/* A growing NUL-terminated string; zero-initialize, free(s) when done. */
+struct dbuf {
+	char	*s;
+	size_t	 len;
+	size_t	 size;
+};
+
+/* Append len bytes of s. */
+void	 dbuf_add(struct dbuf *, const char *, size_t);
+
 #endif
