@@ -302,14 +302,24 @@ pipeline_process(struct message *m)
 	ev.value = m->value;
 	ev.customer_name = m->sender_name;
 	ev.conversation_id = c.id;
-	/* Understand the text, unless a person has the conversation. */
+	/*
+	 * Understand the text and record it for the inbox and reports; the
+	 * knowledge base is searched only while the bot has the conversation.
+	 */
 	memset(&nr, 0, sizeof nr);
+	if (m->text != NULL && *m->text != '\0' && pipeline_nlu != NULL) {
+		nlu_classify(pipeline_nlu, m->text, &nr);
+		ev.nlu = &nr;
+		if (store_message_set_understood(kefu->store, m->id,
+		    nr.lang[0] != '\0' ? nr.lang : NULL, nr.intent,
+		    nr.confidence, nr.sentiment) != 0) {
+			nlu_result_clear(&nr);
+			conversation_clear(&c);
+			return (PIPELINE_FAILED);
+		}
+	}
 	if (m->text != NULL && *m->text != '\0' &&
 	    strcmp(c.status, "bot") == 0) {
-		if (pipeline_nlu != NULL) {
-			nlu_classify(pipeline_nlu, m->text, &nr);
-			ev.nlu = &nr;
-		}
 		if (engine_wants_kb(kefu->engine, m->value, ev.nlu))
 			nhits = kb_search(kefu->store, m->text, NULL,
 			    kefu->cfg->engine_kb_min_score, PIPELINE_KB_HITS,

@@ -173,7 +173,16 @@ static const char *store_migrations[] = {
 	" kind TEXT NOT NULL,"
 	" due_at INTEGER NOT NULL,"
 	" UNIQUE (conversation_id, kind));"
-	"CREATE INDEX timers_due ON timers (due_at);"
+	"CREATE INDEX timers_due ON timers (due_at);",
+
+	/*
+	 * 3: what was understood of each customer message, for the inbox and
+	 * reports (intent NULL: out of scope or not classified).
+	 */
+	"ALTER TABLE messages ADD COLUMN lang TEXT;"
+	"ALTER TABLE messages ADD COLUMN intent TEXT;"
+	"ALTER TABLE messages ADD COLUMN confidence REAL;"
+	"ALTER TABLE messages ADD COLUMN sentiment REAL;"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -217,6 +226,7 @@ enum store_stmt {
 	S_MSG_DEDUP,
 	S_MSG_GET,
 	S_MSG_STATUS,
+	S_MSG_UNDERSTOOD,
 	S_MSG_BY_SEQ,
 	S_MSG_BY_CONV,
 	S_MSG_COUNT,
@@ -279,6 +289,8 @@ static const char *store_sql[S_COUNT] = {
 	    " AND direction = 'in'",
 	[S_MSG_GET] = "SELECT " MSG_COLUMNS " FROM messages m"
 	    " WHERE m.id = ?1",
+	[S_MSG_UNDERSTOOD] = "UPDATE messages SET lang = ?2, intent = ?3,"
+	    " confidence = ?4, sentiment = ?5 WHERE id = ?1",
 	[S_MSG_STATUS] = "UPDATE messages SET status = ?2,"
 	    " status_reason = ?3, remote_id = coalesce(?4, remote_id)"
 	    " WHERE id = ?1",
@@ -1295,6 +1307,24 @@ store_message_set_status(struct store *s, int64_t id, const char *status,
 	bind_text(st, 3, reason);
 	bind_text(st, 4, remote_id);
 	return (store_exec_one(s, st, "set message status", id));
+}
+
+/* Record what was understood of a message: language, intent, sentiment. */
+int
+store_message_set_understood(struct store *s, int64_t id, const char *lang,
+    const char *intent, double confidence, double sentiment)
+{
+	sqlite3_stmt	*st;
+
+	if (store_begin(s) != 0)
+		return (-1);
+	st = store_stmt(s, S_MSG_UNDERSTOOD);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, lang);
+	bind_text(st, 3, intent);
+	sqlite3_bind_double(st, 4, confidence);
+	sqlite3_bind_double(st, 5, sentiment);
+	return (store_exec_one(s, st, "record understanding", id));
 }
 
 /*

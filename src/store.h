@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 
 struct conversation {
 	int64_t	 id;
@@ -118,6 +118,9 @@ int	 store_message_insert(struct store *, struct message *);
 int	 store_message_get(struct store *, int64_t, struct message *);
 int	 store_message_set_status(struct store *, int64_t, const char *,
 	    const char *, const char *);
+/* Record the language, intent (NULL: none), confidence and sentiment. */
+int	 store_message_set_understood(struct store *, int64_t, const char *,
+	    const char *, double, double);
 /*
  * Call fn for the contact's outbound messages with after < seq <= upto
  * (upto 0: no bound) in sequence order.  fn returns 0 to go on, -1 to stop.

@@ -126,6 +126,20 @@ test('welcome, then an answer from the FAQ', async (t) => {
 	assert.deepEqual(out.map((r) => [r.seq, r.author, r.text]),
 	    c.messages().map((m) => [m.seq, m.author, m.text]));
 
+	/* What was understood of each customer message is stored. */
+	const understood = sql(k, 'SELECT m.lang, m.intent, m.confidence, ' +
+	    'm.sentiment FROM messages m JOIN contacts c ON ' +
+	    'c.id = m.contact_id WHERE m.direction = \'in\' AND ' +
+	    `c.external_id = 'v:${visitor}' ORDER BY m.id`);
+	assert.equal(understood.length, 2);
+	assert.deepEqual(understood.map((r) => r.lang), ['en', 'en']);
+	assert.equal(understood[0].intent, 'greeting');
+	assert.equal(understood[1].intent, 'return_item');
+	for (const r of understood) {
+		assert.ok(r.confidence > 0 && r.confidence <= 1);
+		assert.ok(r.sentiment >= -1 && r.sentiment <= 1);
+	}
+
 	const h = await k.get('/healthz');
 	assert.equal(h.status, 200);
 	assert.equal(JSON.parse(h.body).status, 'ok');
