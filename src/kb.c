@@ -162,6 +162,7 @@ static const char *kb_stop_zh2[] = {
 };
 
 static void	kb_entries_free(struct kb_entries *);
+static void	kb_dfc_clear(void);
 
 /* Add a token (copied) to a list. */
 static void
@@ -1196,6 +1197,7 @@ kb_import(struct store *s, const char *path, char **cause)
 	size_t			 len;
 	int			 md, r;
 
+	kb_dfc_clear();		/* the next search recounts */
 	if (kb_has_ext(path, ".md") || kb_has_ext(path, ".markdown"))
 		md = 1;
 	else if (kb_has_ext(path, ".csv"))
@@ -1273,21 +1275,140 @@ kb_fts_quote(struct dbuf *b, const char *s)
 	dbuf_add(b, "\"", 1);
 }
 
-/* How many entries have a term (an FTS5 phrase query); -1 on error. */
-static long long
-kb_df(sqlite3_stmt *st, const char *term)
-{
-	struct dbuf	b = { NULL, 0, 0 };
-	long long	n = -1;
+/*
+ * Document frequencies of every indexed term, cached in memory: the
+ * knowledge base changes only on import, while every customer message
+ * searches it.  The cache is rebuilt after an import on this connection
+ * (kb_import clears it) or a commit by another one (PRAGMA data_version
+ * changes, e.g. `kefuctl kb import` beside a running kefud).
+ */
+struct kb_dfc {
+	sqlite3		 *db;
+	char		 *file;		/* the database file: db may be reused */
+	long long	  version;
+	long long	  total;	/* entries */
+	char		**terms;	/* sorted */
+	long long	 *df;
+	size_t		  n;
+};
+static struct kb_dfc	kb_dfc;
 
-	dbuf_add(&b, "", 0);
-	kb_fts_quote(&b, term);
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, b.s, -1, SQLITE_TRANSIENT);
+static void
+kb_dfc_clear(void)
+{
+	size_t	i;
+
+	for (i = 0; i < kb_dfc.n; i++)
+		free(kb_dfc.terms[i]);
+	free(kb_dfc.terms);
+	free(kb_dfc.df);
+	free(kb_dfc.file);
+	memset(&kb_dfc, 0, sizeof kb_dfc);
+}
+
+static int
+kb_strp_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* PRAGMA data_version: changes when another connection commits. */
+static long long
+kb_data_version(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	long long	 v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	free(b.s);
-	return (n);
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (v);
+}
+
+/* Make sure the cache describes db as it is now; -1 on error. */
+static int
+kb_dfc_load(sqlite3 *db)
+{
+	sqlite3_stmt	 *st;
+	char		**all = NULL, *copy, *tok, *save;
+	size_t		  nall = 0, sall = 0, i, j, first;
+	long long	  version;
+	const char	 *file;
+	int		  r;
+
+	if ((version = kb_data_version(db)) < 0)
+		return (-1);
+	if ((file = sqlite3_db_filename(db, "main")) == NULL)
+		file = "";
+	if (kb_dfc.db == db && kb_dfc.version == version &&
+	    kb_dfc.file != NULL && strcmp(kb_dfc.file, file) == 0)
+		return (0);
+	kb_dfc_clear();
+	if (sqlite3_prepare_v2(db, "SELECT terms FROM kb_fts", -1, &st,
+	    NULL) != SQLITE_OK)
+		return (-1);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		copy = xstrdup((const char *)sqlite3_column_text(st, 0) ?
+		    (const char *)sqlite3_column_text(st, 0) : "");
+		first = nall;
+		for (tok = strtok_r(copy, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save)) {
+			for (j = first; j < nall; j++) {
+				if (strcmp(all[j], tok) == 0)
+					break;
+			}
+			if (j < nall)
+				continue;	/* once per entry */
+			if (nall == sall) {
+				sall = sall == 0 ? 1024 : sall * 2;
+				all = xreallocarray(all, sall, sizeof *all);
+			}
+			all[nall++] = xstrdup(tok);
+		}
+		free(copy);
+		kb_dfc.total++;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE) {
+		for (i = 0; i < nall; i++)
+			free(all[i]);
+		free(all);
+		kb_dfc_clear();
+		return (-1);
+	}
+	if (nall > 1)
+		qsort(all, nall, sizeof *all, kb_strp_cmp);
+	kb_dfc.terms = xcalloc(nall + 1, sizeof *kb_dfc.terms);
+	kb_dfc.df = xcalloc(nall + 1, sizeof *kb_dfc.df);
+	for (i = 0; i < nall; i++) {
+		if (kb_dfc.n > 0 &&
+		    strcmp(kb_dfc.terms[kb_dfc.n - 1], all[i]) == 0) {
+			kb_dfc.df[kb_dfc.n - 1]++;
+			free(all[i]);
+			continue;
+		}
+		kb_dfc.terms[kb_dfc.n] = all[i];
+		kb_dfc.df[kb_dfc.n++] = 1;
+	}
+	free(all);
+	kb_dfc.db = db;
+	kb_dfc.file = xstrdup(file);
+	kb_dfc.version = version;
+	return (0);
+}
+
+/* How many entries hold a term, from the cache. */
+static long long
+kb_df(const char *term)
+{
+	char	**hit;
+
+	hit = bsearch(&term, kb_dfc.terms, kb_dfc.n, sizeof *kb_dfc.terms,
+	    kb_strp_cmp);
+	return (hit == NULL ? 0 : kb_dfc.df[hit - kb_dfc.terms]);
 }
 
 /*
@@ -1297,33 +1418,21 @@ kb_df(sqlite3_stmt *st, const char *term)
  * lowers the score without sinking it.
  */
 static int
-kb_query_terms(sqlite3 *db, const char *query, long long total,
+kb_query_terms(const char *query, long long total,
     struct kb_qterm **out, size_t *nout)
 {
 	struct kb_toks	 t = { NULL, 0, 0 }, seen = { NULL, 0, 0 };
 	struct kb_qterm	*q = NULL;
-	sqlite3_stmt	*st = NULL;
 	size_t		 i, n = 0;
 	long long	 df, d;
 	double		 fidf;
 
 	kb_tokenize(query, KB_QUERY_MAX, &t);
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM kb_fts WHERE kb_fts "
-	    "MATCH ?1", -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("kb", "msg=\"cannot prepare\" error=%s",
-		    logq(sqlite3_errmsg(db)));
-		kb_toks_clear(&t);
-		return (-1);
-	}
 	for (i = 0; i < t.n && n < KB_QUERY_TERMS; i++) {
 		if (kb_toks_has(&seen, t.v[i].s))
 			continue;
 		kb_toks_add(&seen, t.v[i].s, strlen(t.v[i].s), t.v[i].kind);
-		if ((df = kb_df(st, t.v[i].s)) < 0) {
-			log_warnx("kb", "msg=\"cannot count a term\" "
-			    "error=%s", logq(sqlite3_errmsg(db)));
-			goto fail;
-		}
+		df = kb_df(t.v[i].s);
 		d = df > 0 ? df : 1;
 		q = xreallocarray(q, n + 1, sizeof *q);
 		q[n].s = xstrdup(t.v[i].s);
@@ -1341,20 +1450,11 @@ kb_query_terms(sqlite3 *db, const char *query, long long total,
 		q[n].idf_fts = fidf > 1e-6 ? fidf : 1e-6;
 		n++;
 	}
-	sqlite3_finalize(st);
 	kb_toks_clear(&t);
 	kb_toks_clear(&seen);
 	*out = q;
 	*nout = n;
 	return (0);
-fail:
-	sqlite3_finalize(st);
-	kb_toks_clear(&t);
-	kb_toks_clear(&seen);
-	for (i = 0; i < n; i++)
-		free(q[i].s);
-	free(q);
-	return (-1);
 }
 
 /* Compare a term with a query term. */
@@ -1503,15 +1603,11 @@ kb_search(struct store *s, const char *query, const char *lang,
 	*hits = NULL;
 	if (query == NULL || max == 0)
 		return (0);
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM kb_entries", -1, &st,
-	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+	if (kb_dfc_load(db) != 0)
 		goto sqlfail;
-	total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (total == 0)
+	if ((total = kb_dfc.total) == 0)
 		return (0);
-	if (kb_query_terms(db, query, total, &q, &nq) != 0)
+	if (kb_query_terms(query, total, &q, &nq) != 0)
 		return (-1);
 
 	dbuf_add(&match, "", 0);
