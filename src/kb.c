@@ -1314,24 +1314,24 @@ kb_strp_cmp(const void *a, const void *b)
 
 /* PRAGMA data_version: changes when another connection commits. */
 static long long
-kb_data_version(sqlite3 *db)
+kb_data_version(struct store *s)
 {
 	sqlite3_stmt	*st;
 	long long	 v = -1;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if ((st = store_cached(s, "PRAGMA data_version")) == NULL)
 		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return (v);
 }
 
-/* Make sure the cache describes db as it is now; -1 on error. */
+/* Make sure the cache describes the store as it is now; -1 on error. */
 static int
-kb_dfc_load(sqlite3 *db)
+kb_dfc_load(struct store *s)
 {
+	sqlite3		 *db = store_db(s);
 	sqlite3_stmt	 *st;
 	char		**all = NULL, *copy, *tok, *save;
 	size_t		  nall = 0, sall = 0, i, j, first;
@@ -1339,7 +1339,7 @@ kb_dfc_load(sqlite3 *db)
 	const char	 *file;
 	int		  r;
 
-	if ((version = kb_data_version(db)) < 0)
+	if ((version = kb_data_version(s)) < 0)
 		return (-1);
 	if ((file = sqlite3_db_filename(db, "main")) == NULL)
 		file = "";
@@ -1603,7 +1603,7 @@ kb_search(struct store *s, const char *query, const char *lang,
 	*hits = NULL;
 	if (query == NULL || max == 0)
 		return (0);
-	if (kb_dfc_load(db) != 0)
+	if (kb_dfc_load(s) != 0)
 		goto sqlfail;
 	if ((total = kb_dfc.total) == 0)
 		return (0);
@@ -1625,11 +1625,11 @@ kb_search(struct store *s, const char *query, const char *lang,
 		goto out;
 	}
 	flang = kb_lang(lang);
-	if (sqlite3_prepare_v2(db, "SELECT e.id, e.question, e.answer, "
+	if ((st = store_cached(s, "SELECT e.id, e.question, e.answer, "
 	    "e.intent, e.lang, kb_fts.terms, bm25(kb_fts) FROM kb_fts JOIN "
 	    "kb_entries e ON e.id = kb_fts.rowid WHERE kb_fts MATCH ?1 AND "
 	    "(?2 IS NULL OR e.lang IS NULL OR e.lang = ?2) ORDER BY "
-	    "bm25(kb_fts) LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
+	    "bm25(kb_fts) LIMIT ?3")) == NULL)
 		goto sqlfail;
 	sqlite3_bind_text(st, 1, match.s, -1, SQLITE_STATIC);
 	kb_bind(st, 2, flang);
@@ -1669,7 +1669,8 @@ sqlfail:
 	log_warnx("kb", "msg=\"search failed\" error=%s",
 	    logq(sqlite3_errmsg(db)));
 out:
-	sqlite3_finalize(st);
+	if (st != NULL)
+		sqlite3_reset(st);
 	kb_hits_free(h, nh);
 	for (i = 0; i < nq; i++)
 		free(q[i].s);

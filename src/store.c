@@ -34,6 +34,7 @@
 #include "xmalloc.h"
 
 #define NITEMS(a) (sizeof (a) / sizeof (a)[0])
+#define STORE_CACHE_MAX	64	/* statements cached for other modules */
 
 /*
  * The schema, one entry per version: store_migrations[v] takes a database
@@ -325,6 +326,11 @@ struct store {
 	int		 in_tx;		/* we opened a transaction */
 	double		 last_commit_ms;
 	sqlite3_stmt	*stmts[S_COUNT];
+	struct {
+		const char	*sql;		/* by address: a constant */
+		sqlite3_stmt	*st;
+	}		 cache[STORE_CACHE_MAX];
+	size_t		 ncache;
 };
 
 /* Log a failure with the statement's purpose and set *cause if wanted. */
@@ -655,6 +661,8 @@ store_close(struct store *s)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < S_COUNT; i++)
 			sqlite3_finalize(s->stmts[i]);
+		for (i = 0; i < s->ncache; i++)
+			sqlite3_finalize(s->cache[i].st);
 		if (s->version != 0) {
 			sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL,
 			    NULL);
@@ -1519,4 +1527,39 @@ sqlite3 *
 store_db(struct store *s)
 {
 	return (s->db);
+}
+
+/*
+ * A prepared statement for another module's SQL, cached by the address of
+ * the SQL text (pass a string constant), reset and with no bindings.  The
+ * caller resets it after its last step and never finalizes it: the store
+ * does on close.  NULL on error (logged).
+ */
+sqlite3_stmt *
+store_cached(struct store *s, const char *sql)
+{
+	sqlite3_stmt	*st = NULL;
+	size_t		 i;
+
+	for (i = 0; i < s->ncache; i++) {
+		if (s->cache[i].sql == sql) {
+			sqlite3_reset(s->cache[i].st);
+			sqlite3_clear_bindings(s->cache[i].st);
+			return (s->cache[i].st);
+		}
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK) {
+		store_error(s, "prepare", NULL);
+		sqlite3_finalize(st);
+		return (NULL);
+	}
+	if (s->ncache < STORE_CACHE_MAX) {
+		s->cache[s->ncache].sql = sql;
+		s->cache[s->ncache].st = st;
+		s->ncache++;
+	} else
+		log_fatalx("store", "msg=\"statement cache full\" max=%d",
+		    STORE_CACHE_MAX);
+	return (st);
 }

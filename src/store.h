@@ -155,6 +155,13 @@ struct sqlite3;
 /* The connection, for modules with their own tables (kb, nlu). */
 struct sqlite3	*store_db(struct store *);
 
+struct sqlite3_stmt;
+/*
+ * A cached prepared statement for a module's own SQL (a string constant),
+ * reset and unbound; reset it after use, never finalize it.  NULL on error.
+ */
+struct sqlite3_stmt *store_cached(struct store *, const char *);
+
 /* Append an audit event; data is JSON text or NULL. */
 int	 store_event_add(struct store *, int64_t, const char *, const char *,
 	    int64_t);

@@ -36,16 +36,7 @@ static int		timers_started;
 static sqlite3_stmt *
 timers_prepare(struct store *s, const char *sql)
 {
-	sqlite3_stmt	*st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) !=
-	    SQLITE_OK) {
-		log_errorx("timers", "msg=\"prepare failed\" error=%s",
-		    logq(sqlite3_errmsg(store_db(s))));
-		sqlite3_finalize(st);
-		return (NULL);
-	}
-	return (st);
+	return (store_cached(s, sql));
 }
 
 /* Step a statement that returns no rows and finalize it; 0 or -1. */
@@ -55,7 +46,7 @@ timers_exec(struct store *s, sqlite3_stmt *st, const char *what)
 	int	rc;
 
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		log_errorx("timers", "msg=\"%s failed\" error=%s", what,
 		    logq(sqlite3_errmsg(store_db(s))));
@@ -124,7 +115,7 @@ timers_next_due(struct store *s, int64_t *due)
 		*due = sqlite3_column_int64(st, 0);
 		found = 1;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		log_errorx("timers", "msg=\"next due failed\" error=%s",
 		    logq(sqlite3_errmsg(store_db(s))));
@@ -159,7 +150,7 @@ timers_due(struct store *s, int64_t now, int limit, struct timer_row **rows)
 		v[n].due_at = sqlite3_column_int64(st, 3);
 		n++;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		log_errorx("timers", "msg=\"due failed\" error=%s",
 		    logq(sqlite3_errmsg(store_db(s))));
