@@ -47,7 +47,7 @@
 #define KB_WORD_MAX	64	/* bytes kept of one Latin word */
 #define KB_QUERY_MAX	2048	/* bytes of a query that are read */
 #define KB_QUERY_TERMS	48	/* distinct query terms that count */
-#define KB_CANDIDATES	100	/* FTS5 matches that are scored */
+#define KB_CANDIDATES	20	/* FTS5 matches that are scored */
 
 /* Scoring constants; see kb_score and docs/kb.md. */
 #define KB_W_UNIGRAM	0.3	/* a single CJK character vs a bigram */
