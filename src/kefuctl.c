@@ -62,6 +62,33 @@ kefuctl_open(struct kefu_config *cfg, struct store **sp)
 	return (0);
 }
 
+/* Import files one by one with fn, then commit; the exit status. */
+int
+kefuctl_import(struct kefu_config *cfg, struct store *s, int nfiles,
+    char **files, int (*fn)(struct store *, const char *, char **),
+    const char *noun)
+{
+	char	*cause = NULL;
+	int	 i, n, rc = 0;
+
+	for (i = 0; i < nfiles; i++) {
+		if ((n = fn(s, files[i], &cause)) < 0) {
+			fprintf(stderr, "kefuctl: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			rc = 1;
+			continue;
+		}
+		printf("%s: %d %s\n", files[i], n, noun);
+	}
+	if (store_commit(s, &cause) != 0) {
+		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
+		free(cause);
+		rc = 1;
+	}
+	return (rc);
+}
+
 static void
 kefuctl_time(int64_t ms, char *buf, size_t len)
 {

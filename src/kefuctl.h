@@ -11,6 +11,13 @@ struct store;
 
 /* Open the configured store, printing the error; 0 or -1. */
 int	kefuctl_open(struct kefu_config *, struct store **);
+/*
+ * Import each file with fn (which returns how many items it took, or -1
+ * with a cause), print "FILE: N noun" per file, and commit; a file that
+ * fails is reported and the rest go on.  Returns the exit status.
+ */
+int	kefuctl_import(struct kefu_config *, struct store *, int, char **,
+	    int (*)(struct store *, const char *, char **), const char *);
 
 int	kefuctl_nlu(struct kefu_config *, int, char **);
 int	kefuctl_kb(struct kefu_config *, int, char **);

@@ -31,8 +31,7 @@ static int
 kefuctl_kb_import(struct kefu_config *cfg, int argc, char **argv)
 {
 	struct store	*s;
-	char		*cause = NULL;
-	int		 i, n, rc = 0;
+	int		 rc;
 
 	if (argc < 3) {
 		kefuctl_kb_usage();
@@ -40,21 +39,7 @@ kefuctl_kb_import(struct kefu_config *cfg, int argc, char **argv)
 	}
 	if (kefuctl_open(cfg, &s) != 0)
 		return (1);
-	for (i = 2; i < argc; i++) {
-		if ((n = kb_import(s, argv[i], &cause)) < 0) {
-			fprintf(stderr, "kefuctl: %s\n", cause);
-			free(cause);
-			cause = NULL;
-			rc = 1;
-			continue;
-		}
-		printf("%s: %d entries\n", argv[i], n);
-	}
-	if (store_commit(s, &cause) != 0) {
-		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
-		free(cause);
-		rc = 1;
-	}
+	rc = kefuctl_import(cfg, s, argc - 2, argv + 2, kb_import, "entries");
 	store_close(s);
 	return (rc);
 }

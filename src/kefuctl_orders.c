@@ -27,8 +27,7 @@ kefuctl_orders(struct kefu_config *cfg, int argc, char **argv)
 {
 	struct store		*s;
 	struct json_object	*o;
-	char			*cause = NULL;
-	int			 i, n, rc = 0, show;
+	int			 n, rc = 0, show;
 
 	if (argc >= 3 && strcmp(argv[1], "import") == 0)
 		show = 0;
@@ -54,21 +53,8 @@ kefuctl_orders(struct kefu_config *cfg, int argc, char **argv)
 		store_close(s);
 		return (rc);
 	}
-	for (i = 2; i < argc; i++) {
-		if ((n = orders_import(s, argv[i], &cause)) < 0) {
-			fprintf(stderr, "kefuctl: %s\n", cause);
-			free(cause);
-			cause = NULL;
-			rc = 1;
-			continue;
-		}
-		printf("%s: %d orders\n", argv[i], n);
-	}
-	if (store_commit(s, &cause) != 0) {
-		fprintf(stderr, "kefuctl: %s: %s\n", cfg->store_path, cause);
-		free(cause);
-		rc = 1;
-	}
+	rc = kefuctl_import(cfg, s, argc - 2, argv + 2, orders_import,
+	    "orders");
 	store_close(s);
 	return (rc);
 }
