@@ -70,7 +70,8 @@ enum schema_type {
 	SCHEMA_CHOICE,		/* one of choices, stored as its index */
 	SCHEMA_CLOCK,		/* "HH:MM", stored as minutes (int) */
 	SCHEMA_LIST,		/* [ item, ... ] of type item */
-	SCHEMA_MAP		/* { name = "string"; ... }, any names */
+	SCHEMA_MAP,		/* { name = "string"; ... }, any names */
+	SCHEMA_RECORDS		/* ( { ... }, ... ): groups of members */
 };
 
 /*
@@ -105,9 +106,21 @@ struct config_schema {
 	size_t			  offset;
 	int			(*check)(const char *, char **);
 	const char		 *help;
+
+	/*
+	 * Records: record_size is the size of one record's struct and
+	 * record_check checks a whole record once it is read.  A member
+	 * (member = 1) is a setting inside each record: its offset is into
+	 * the record, required says the record must set it.
+	 */
+	size_t			  record_size;
+	int			(*record_check)(void *, char **);
+	int			  member;
+	int			  required;
 };
 
 #define OFF(field) offsetof(struct kefu_config, field)
+#define TG(field) offsetof(struct config_telegram, field)
 
 static int	config_check_ws_path(const char *, char **);
 static int	config_check_timezone(const char *, char **);
@@ -115,6 +128,11 @@ static int	config_check_regex(const char *, char **);
 static int	config_check_url(const char *, char **);
 static int	config_check_header(const char *, char **);
 static int	config_check_json_path(const char *, char **);
+static int	config_check_name(const char *, char **);
+static int	config_check_token(const char *, char **);
+static int	config_check_base_url(const char *, char **);
+static int	config_check_update_type(const char *, char **);
+static int	config_check_telegram(void *, char **);
 
 static const char *const config_synchronous_choices[] = {
 	"normal", "full", NULL
@@ -130,6 +148,15 @@ static const char *const config_day_choices[] = {
 };
 static const char *const config_no_strings[] = {
 	NULL
+};
+static const char *const config_tg_mode_choices[] = {
+	"poll", "webhook", NULL
+};
+static const char *const config_tg_parse_mode_choices[] = {
+	"", "HTML", "MarkdownV2", NULL
+};
+static const char *const config_tg_updates_default[] = {
+	"message", "edited_message", "callback_query", "my_chat_member", NULL
 };
 
 static const struct config_schema config_schema[] = {
@@ -310,6 +337,167 @@ static const struct config_schema config_schema[] = {
 	  .default_num = 256,
 	  .offset = OFF(ws_queue_max),
 	  .help = "Frames queued for a slow client before it is disconnected."
+	},
+
+	{ .key = "channels.telegram",
+	  .type = SCHEMA_RECORDS,
+	  .offset = OFF(telegram),
+	  .record_size = sizeof(struct config_telegram),
+	  .record_check = config_check_telegram,
+	  .help = "Telegram bots, as a list of groups: telegram = ( { name = "
+		  "\"shop\"; token = \"...\"; }, ... ).  Each bot runs on its "
+		  "own."
+	},
+	{ .key = "channels.telegram.name",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .required = 1,
+	  .default_str = "",
+	  .maximum = 32,
+	  .check = config_check_name,
+	  .offset = TG(name),
+	  .help = "The bot's name in kefu: lower-case letters, digits, - and "
+		  "_.  Its webhook is served at /telegram/NAME and its "
+		  "conversations carry it as their account."
+	},
+	{ .key = "channels.telegram.token",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .required = 1,
+	  .secret = 1,
+	  .default_str = "",
+	  .maximum = 128,
+	  .check = config_check_token,
+	  .offset = TG(token),
+	  .help = "The bot token from @BotFather (secret: it is never "
+		  "logged)."
+	},
+	{ .key = "channels.telegram.mode",
+	  .type = SCHEMA_ENUM,
+	  .member = 1,
+	  .choices = config_tg_mode_choices,
+	  .default_str = "poll",
+	  .offset = TG(mode),
+	  .help = "How updates arrive: \"poll\" asks Telegram with "
+		  "getUpdates (works behind NAT), \"webhook\" has Telegram "
+		  "POST them to /telegram/NAME (register it with kefuctl "
+		  "telegram set-webhook)."
+	},
+	{ .key = "channels.telegram.api_base",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .default_str = "https://api.telegram.org",
+	  .maximum = 512,
+	  .check = config_check_base_url,
+	  .offset = TG(api_base),
+	  .help = "Where the Bot API is: requests go to "
+		  "API_BASE/botTOKEN/METHOD.  Set it for a local Bot API "
+		  "server or a test server."
+	},
+	{ .key = "channels.telegram.webhook_url",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .default_str = "",
+	  .maximum = 512,
+	  .check = config_check_base_url,
+	  .offset = TG(webhook_url),
+	  .help = "The public https URL that reaches this kefud's "
+		  "/telegram/NAME, for kefuctl telegram set-webhook."
+	},
+	{ .key = "channels.telegram.webhook_secret",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .secret = 1,
+	  .default_str = "",
+	  .maximum = 256,
+	  .check = config_check_token,
+	  .offset = TG(webhook_secret),
+	  .help = "The secret_token Telegram sends in the "
+		  "X-Telegram-Bot-Api-Secret-Token header of every webhook "
+		  "request (1 to 256 of A-Z, a-z, 0-9, _ and -); required in "
+		  "webhook mode."
+	},
+	{ .key = "channels.telegram.allowed_updates",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_STRING,
+	  .member = 1,
+	  .default_list = config_tg_updates_default,
+	  .check = config_check_update_type,
+	  .offset = TG(allowed_updates),
+	  .help = "The update types asked for."
+	},
+	{ .key = "channels.telegram.groups",
+	  .type = SCHEMA_BOOL,
+	  .member = 1,
+	  .default_num = 0,
+	  .offset = TG(groups),
+	  .help = "Whether to answer in groups, and there only when the bot "
+		  "is mentioned or replied to; otherwise group messages are "
+		  "ignored."
+	},
+	{ .key = "channels.telegram.poll_timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .member = 1,
+	  .minimum = 0,
+	  .maximum = 50,
+	  .default_num = 25,
+	  .offset = TG(poll_timeout),
+	  .help = "How long one getUpdates request waits for updates."
+	},
+	{ .key = "channels.telegram.parse_mode",
+	  .type = SCHEMA_ENUM,
+	  .member = 1,
+	  .choices = config_tg_parse_mode_choices,
+	  .default_str = "",
+	  .offset = TG(parse_mode),
+	  .help = "The parse_mode of sent texts; the text is escaped for it, "
+		  "so a customer's or agent's characters are shown as "
+		  "written."
+	},
+	{ .key = "channels.telegram.rate_per_sec",
+	  .type = SCHEMA_INT,
+	  .unit = "messages",
+	  .member = 1,
+	  .minimum = 1,
+	  .maximum = 1000,
+	  .default_num = 30,
+	  .offset = TG(rate_per_sec),
+	  .help = "Most messages the bot sends in one second; Telegram "
+		  "refuses more than about 30."
+	},
+	{ .key = "channels.telegram.chat_interval",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .member = 1,
+	  .minimum = 0,
+	  .maximum = 60000,
+	  .default_num = 1000,
+	  .offset = TG(chat_interval),
+	  .help = "Least time between two messages to one chat; Telegram "
+		  "asks for about one second."
+	},
+	{ .key = "channels.telegram.group_per_minute",
+	  .type = SCHEMA_INT,
+	  .unit = "messages",
+	  .member = 1,
+	  .minimum = 1,
+	  .maximum = 1000,
+	  .default_num = 20,
+	  .offset = TG(group_per_minute),
+	  .help = "Most messages to one group in a minute; Telegram allows "
+		  "20."
+	},
+	{ .key = "channels.telegram.timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .member = 1,
+	  .minimum = 1000,
+	  .maximum = 120000,
+	  .default_num = 15000,
+	  .offset = TG(timeout_ms),
+	  .help = "Time limit of one Bot API request (getUpdates gets its "
+		  "poll_timeout on top)."
 	},
 
 	{ .key = "engine",
@@ -668,37 +856,37 @@ config_depth(const char *key)
 
 /* Where an entry's value lives in a config. */
 static char **
-config_str_field(struct kefu_config *cfg, const struct config_schema *e)
+config_str_field(void *base, const struct config_schema *e)
 {
-	return ((char **)((char *)cfg + e->offset));
+	return ((char **)((char *)base + e->offset));
 }
 
 /* Where an entry's value lives in a config. */
 static int *
-config_int_field(struct kefu_config *cfg, const struct config_schema *e)
+config_int_field(void *base, const struct config_schema *e)
 {
-	return ((int *)((char *)cfg + e->offset));
+	return ((int *)((char *)base + e->offset));
 }
 
 /* Where an entry's value lives in a config. */
 static double *
-config_float_field(struct kefu_config *cfg, const struct config_schema *e)
+config_float_field(void *base, const struct config_schema *e)
 {
-	return ((double *)((char *)cfg + e->offset));
+	return ((double *)((char *)base + e->offset));
 }
 
 /* Where an entry's value lives in a config. */
 static struct config_list *
-config_list_field(struct kefu_config *cfg, const struct config_schema *e)
+config_list_field(void *base, const struct config_schema *e)
 {
-	return ((struct config_list *)((char *)cfg + e->offset));
+	return ((struct config_list *)((char *)base + e->offset));
 }
 
 /* Where an entry's value lives in a config. */
 static struct config_map *
-config_map_field(struct kefu_config *cfg, const struct config_schema *e)
+config_map_field(void *base, const struct config_schema *e)
 {
-	return ((struct config_map *)((char *)cfg + e->offset));
+	return ((struct config_map *)((char *)base + e->offset));
 }
 
 /* Free a list's strings and empty it. */
@@ -981,6 +1169,109 @@ config_check_json_path(const char *s, char **why)
 	return (0);
 }
 
+/* Check a Telegram bot's name: it is part of a URL path. */
+static int
+config_check_name(const char *s, char **why)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		if ((*p < 'a' || *p > 'z') && (*p < '0' || *p > '9') &&
+		    *p != '-' && *p != '_')
+			break;
+	}
+	if (p == s || *p != '\0') {
+		*why = xasprintf("\"%s\" is not a name of a-z, 0-9, - and _",
+		    s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Check a token or secret: letters, digits, :, _ and - (not echoed). */
+static int
+config_check_token(const char *s, char **why)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr(":_-", *p) == NULL) {
+			*why = xasprintf("character %zu is not a letter, a "
+			    "digit, :, _ or -", (size_t)(p - s) + 1);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Check a base URL: http(s), no space, no query; empty is allowed. */
+static int
+config_check_base_url(const char *s, char **why)
+{
+	const char	*p;
+
+	if (*s == '\0')
+		return (0);
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
+		*why = xasprintf("\"%s\" does not begin with http:// or "
+		    "https://", s);
+		return (-1);
+	}
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' ||
+		    *p == '#') {
+			*why = xstrdup("the URL has a space, a control "
+			    "character, a query or a fragment");
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Check the name of a Telegram update type ("message", "poll", ...). */
+static int
+config_check_update_type(const char *s, char **why)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		if ((*p < 'a' || *p > 'z') && *p != '_')
+			break;
+	}
+	if (p == s || *p != '\0') {
+		*why = xasprintf("\"%s\" is not an update type like "
+		    "\"message\"", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Check one Telegram bot as a whole, once it is read. */
+static int
+config_check_telegram(void *record, char **why)
+{
+	struct config_telegram	*tg = record;
+	size_t			 len;
+
+	if (tg->token == NULL || strchr(tg->token, ':') == NULL) {
+		*why = xstrdup("token: not a bot token (digits, a colon, "
+		    "then letters)");
+		return (-1);
+	}
+	if (strcmp(tg->mode, "webhook") == 0 && tg->webhook_secret == NULL) {
+		*why = xstrdup("webhook_secret: required in webhook mode");
+		return (-1);
+	}
+	len = strlen(tg->api_base);
+	while (len > 0 && tg->api_base[len - 1] == '/')
+		tg->api_base[--len] = '\0';
+	if (len == 0) {
+		*why = xstrdup("api_base: empty");
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * Tidy an absolute path: drop empty and "." components and fold ".."
  * into its parent.  The directory part comes from realpath, so folding
@@ -1071,6 +1362,8 @@ config_expected_name(const struct config_schema *e)
 		return ("a list of strings");
 	case SCHEMA_MAP:
 		return ("a group of strings");
+	case SCHEMA_RECORDS:
+		return ("a list of groups, ( { ... } )");
 	default:
 		return ("a string");
 	}
@@ -1094,6 +1387,8 @@ config_type_ok(const struct config_schema *e, int type)
 		return (type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST);
 	case SCHEMA_MAP:
 		return (type == CONFIG_TYPE_GROUP);
+	case SCHEMA_RECORDS:
+		return (type == CONFIG_TYPE_LIST);
 	default:
 		return (type == CONFIG_TYPE_STRING);
 	}
@@ -1128,7 +1423,7 @@ config_choice(const struct config_schema *e, const char *s, char **why)
  * Returns 0, or -1 with *why naming the item (caller frees).
  */
 static int
-config_apply_list(struct kefu_config *cfg, const struct config_schema *e,
+config_apply_list(void *base, const struct config_schema *e,
     config_setting_t *s, const char *dir, char **why)
 {
 	struct config_list	 l = { NULL, 0 }, *field;
@@ -1160,7 +1455,7 @@ config_apply_list(struct kefu_config *cfg, const struct config_schema *e,
 		} else
 			config_list_add(&l, xstrdup(str));
 	}
-	field = config_list_field(cfg, e);
+	field = config_list_field(base, e);
 	config_list_clear(field);
 	*field = l;
 	return (0);
@@ -1177,7 +1472,7 @@ bad:
  * Returns 0, or -1 with *why naming the member (caller frees).
  */
 static int
-config_apply_map(struct kefu_config *cfg, const struct config_schema *e,
+config_apply_map(void *base, const struct config_schema *e,
     config_setting_t *s, char **why)
 {
 	struct config_map	 m = { NULL, NULL, 0 }, *field;
@@ -1211,19 +1506,21 @@ config_apply_map(struct kefu_config *cfg, const struct config_schema *e,
 		m.keys[m.n] = xstrdup(name);
 		m.values[m.n++] = xstrdup(str);
 	}
-	field = config_map_field(cfg, e);
+	field = config_map_field(base, e);
 	config_map_clear(field);
 	*field = m;
 	return (0);
 }
 
 /*
- * Check one setting against its entry and store it in cfg.
- * Returns 0, or -1 with *why set (caller frees).
+ * Check one setting against its entry and store it in base (cfg, or the
+ * record a member belongs to).  Returns 0, or -1 with *why set (caller
+ * frees).
  */
 static int
-config_apply(struct kefu_config *cfg, const struct config_schema *e,
-    config_setting_t *s, const char *dir, char **why)
+config_apply(struct kefu_config *cfg, void *base,
+    const struct config_schema *e, config_setting_t *s, const char *dir,
+    char **why)
 {
 	const char	*str;
 	char		**field, *host, *value;
@@ -1240,6 +1537,7 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 
 	switch (e->type) {
 	case SCHEMA_GROUP:
+	case SCHEMA_RECORDS:
 		return (0);
 	case SCHEMA_INT:
 		n = config_setting_get_int64(s);
@@ -1253,10 +1551,10 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 			    (long long)e->maximum);
 			return (-1);
 		}
-		*config_int_field(cfg, e) = (int)n;
+		*config_int_field(base, e) = (int)n;
 		return (0);
 	case SCHEMA_BOOL:
-		*config_int_field(cfg, e) = config_setting_get_bool(s) != 0;
+		*config_int_field(base, e) = config_setting_get_bool(s) != 0;
 		return (0);
 	case SCHEMA_FLOAT:
 		if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
@@ -1273,7 +1571,7 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 			    e->maximum);
 			return (-1);
 		}
-		*config_float_field(cfg, e) = d;
+		*config_float_field(base, e) = d;
 		return (0);
 	case SCHEMA_CLOCK:
 		str = config_setting_get_string(s);
@@ -1282,12 +1580,12 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 			    "00:00 to 24:00", str);
 			return (-1);
 		}
-		*config_int_field(cfg, e) = i;
+		*config_int_field(base, e) = i;
 		return (0);
 	case SCHEMA_LIST:
-		return (config_apply_list(cfg, e, s, dir, why));
+		return (config_apply_list(base, e, s, dir, why));
 	case SCHEMA_MAP:
-		return (config_apply_map(cfg, e, s, why));
+		return (config_apply_map(base, e, s, why));
 	default:
 		break;
 	}
@@ -1304,12 +1602,12 @@ config_apply(struct kefu_config *cfg, const struct config_schema *e,
 		if ((i = config_choice(e, str, why)) == -1)
 			return (-1);
 		if (e->type == SCHEMA_CHOICE) {
-			*config_int_field(cfg, e) = i;
+			*config_int_field(base, e) = i;
 			return (0);
 		}
 	}
 
-	field = config_str_field(cfg, e);
+	field = config_str_field(base, e);
 	switch (e->type) {
 	case SCHEMA_PATH:
 		if (*str == '\0') {
@@ -1367,45 +1665,163 @@ config_where(config_setting_t *s, const char *path, const char *dir,
 	return (where);
 }
 
+static int	config_walk(struct kefu_config *, void *, config_setting_t *,
+		    const char *, const char *, const char *, const char *,
+		    char **);
+static void	config_set_default(struct kefu_config *, void *,
+		    const struct config_schema *);
+static void	config_free_fields(void *, const struct config_schema *,
+		    int);
+
 /*
- * Check and apply every setting under a group, recursively.  Returns 0,
- * or -1 with *cause set (caller frees).
+ * Whether the last record's first member (its name) repeats an earlier
+ * record's: 0 if not, -1 with *why.
  */
 static int
-config_walk(struct kefu_config *cfg, config_setting_t *group,
-    const char *prefix, const char *path, const char *dir, char **cause)
+config_record_dup(const struct config_schema *r,
+    const struct config_records *recs, char **why)
+{
+	const struct config_schema	*name = r + 1;
+	char				*last, *other;
+	size_t				 i;
+
+	last = *config_str_field((char *)recs->v +
+	    (recs->n - 1) * r->record_size, name);
+	for (i = 0; i + 1 < recs->n; i++) {
+		other = *config_str_field((char *)recs->v +
+		    i * r->record_size, name);
+		if (strcmp(last, other) == 0) {
+			*why = xasprintf("\"%s\" is the name of another bot",
+			    last);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Read a list of groups into records: each group gets its members'
+ * defaults, is walked like any group, must set the required members and
+ * passes the record's own check.  Returns 0, or -1 with *cause set.
+ */
+static int
+config_walk_records(struct kefu_config *cfg, const struct config_schema *r,
+    config_setting_t *list, const char *path, const char *dir, char **cause)
+{
+	const struct config_schema	*e;
+	struct config_records		*recs;
+	config_setting_t		*g;
+	char				*shown, *where, *why = NULL;
+	void				*rec;
+	int				 i, n;
+
+	recs = (struct config_records *)((char *)cfg + r->offset);
+	n = config_setting_length(list);
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(list, i);
+		shown = xasprintf("%s[%d]", r->key, i + 1);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			where = config_where(g, path, dir, shown);
+			*cause = xasprintf("%s: expected a group, found %s",
+			    where, config_found_name(config_setting_type(g)));
+			free(where);
+			free(shown);
+			return (-1);
+		}
+		recs->v = xreallocarray(recs->v, recs->n + 1, r->record_size);
+		rec = (char *)recs->v + recs->n * r->record_size;
+		memset(rec, 0, r->record_size);
+		recs->n++;
+		for (e = r + 1; e->key != NULL && e->member; e++)
+			config_set_default(cfg, rec, e);
+		if (config_walk(cfg, rec, g, r->key, shown, path, dir,
+		    cause) != 0) {
+			free(shown);
+			return (-1);
+		}
+		for (e = r + 1; e->key != NULL && e->member; e++) {
+			if (e->required && config_setting_get_member(g,
+			    config_leaf(e->key)) == NULL) {
+				why = xasprintf("%s: required", config_leaf(
+				    e->key));
+				break;
+			}
+		}
+		if (why == NULL && r->record_check != NULL)
+			r->record_check(rec, &why);
+		if (why == NULL && config_record_dup(r, recs, &why) != 0) {
+			where = config_where(config_setting_get_member(g,
+			    config_leaf(r[1].key)), path, dir, shown);
+			*cause = xasprintf("%s.%s: %s", where,
+			    config_leaf(r[1].key), why);
+			free(where);
+			free(why);
+			free(shown);
+			return (-1);
+		}
+		if (why != NULL) {
+			where = config_where(g, path, dir, shown);
+			*cause = xasprintf("%s: %s", where, why);
+			free(where);
+			free(why);
+			free(shown);
+			return (-1);
+		}
+		free(shown);
+	}
+	return (0);
+}
+
+/*
+ * Check and apply every setting under a group, recursively, into base
+ * (cfg, or a record).  prefix is the group's key for the schema, shown
+ * the same as errors write it.  Returns 0, or -1 with *cause set (caller
+ * frees).
+ */
+static int
+config_walk(struct kefu_config *cfg, void *base, config_setting_t *group,
+    const char *prefix, const char *shown, const char *path, const char *dir,
+    char **cause)
 {
 	const struct config_schema	*e;
 	config_setting_t		*s;
 	const char			*name;
-	char				*key, *where, *why = NULL;
-	int				 i, n, rc = 0;
+	char				*key, *show, *where, *why = NULL;
+	int				 i, n, rc = 0, in_record;
 
+	in_record = base != (void *)cfg;
 	n = config_setting_length(group);
 	for (i = 0; rc == 0 && i < n; i++) {
 		s = config_setting_get_elem(group, i);
 		if ((name = config_setting_name(s)) == NULL)
 			name = "?";
-		if (*prefix == '\0')
+		if (*prefix == '\0') {
 			key = xstrdup(name);
-		else
+			show = xstrdup(name);
+		} else {
 			key = xasprintf("%s.%s", prefix, name);
+			show = xasprintf("%s.%s", shown, name);
+		}
 
-		if ((e = config_find(key)) == NULL) {
+		if ((e = config_find(key)) == NULL || e->member != in_record) {
 			why = xstrdup("unknown setting");
 			rc = -1;
-		} else if (config_apply(cfg, e, s, dir, &why) != 0)
+		} else if (config_apply(cfg, base, e, s, dir, &why) != 0)
 			rc = -1;
 		else if (e->type == SCHEMA_GROUP)
-			rc = config_walk(cfg, s, key, path, dir, cause);
+			rc = config_walk(cfg, base, s, key, show, path, dir,
+			    cause);
+		else if (e->type == SCHEMA_RECORDS)
+			rc = config_walk_records(cfg, e, s, path, dir, cause);
 
 		if (why != NULL) {
-			where = config_where(s, path, dir, key);
+			where = config_where(s, path, dir, show);
 			*cause = xasprintf("%s: %s", where, why);
 			free(where);
 			free(why);
 			why = NULL;
 		}
+		free(show);
 		free(key);
 	}
 	return (rc);
@@ -1476,50 +1892,82 @@ config_check_pairs(struct kefu_config *cfg, config_t *lc, const char *path,
 	return (0);
 }
 
+/* Set one entry's default in base (cfg, or a record for a member). */
+static void
+config_set_default(struct kefu_config *cfg, void *base,
+    const struct config_schema *e)
+{
+	char	*why = NULL;
+	size_t	 i;
+
+	switch (e->type) {
+	case SCHEMA_GROUP:
+	case SCHEMA_RECORDS:
+	case SCHEMA_MAP:
+		break;
+	case SCHEMA_INT:
+	case SCHEMA_BOOL:
+	case SCHEMA_CHOICE:
+	case SCHEMA_CLOCK:
+		*config_int_field(base, e) = (int)e->default_num;
+		break;
+	case SCHEMA_FLOAT:
+		*config_float_field(base, e) = e->default_float;
+		break;
+	case SCHEMA_LIST:
+		for (i = 0; e->default_list[i] != NULL; i++) {
+			config_list_add(config_list_field(base, e),
+			    xstrdup(e->default_list[i]));
+		}
+		break;
+	case SCHEMA_LISTEN:
+		if (config_parse_listen(e->default_str, &cfg->http_host,
+		    &cfg->http_port, &why) != 0)
+			abort();	/* the table is wrong */
+		/* FALLTHROUGH */
+	default:
+		if (e->secret && *e->default_str == '\0')
+			break;
+		*config_str_field(base, e) = config_default_str(e);
+		break;
+	}
+}
+
 /* A config with every default, as if from an empty file. */
 struct kefu_config *
 config_default(void)
 {
 	const struct config_schema	*e;
 	struct kefu_config		*cfg;
-	char				*why = NULL;
-	size_t				 i;
 
 	cfg = xcalloc(1, sizeof *cfg);
 	for (e = config_schema; e->key != NULL; e++) {
-		switch (e->type) {
-		case SCHEMA_GROUP:
-			break;
-		case SCHEMA_INT:
-		case SCHEMA_BOOL:
-		case SCHEMA_CHOICE:
-		case SCHEMA_CLOCK:
-			*config_int_field(cfg, e) = (int)e->default_num;
-			break;
-		case SCHEMA_FLOAT:
-			*config_float_field(cfg, e) = e->default_float;
-			break;
-		case SCHEMA_LIST:
-			for (i = 0; e->default_list[i] != NULL; i++) {
-				config_list_add(config_list_field(cfg, e),
-				    xstrdup(e->default_list[i]));
-			}
-			break;
-		case SCHEMA_MAP:
-			break;
-		case SCHEMA_LISTEN:
-			if (config_parse_listen(e->default_str, &cfg->http_host,
-			    &cfg->http_port, &why) != 0)
-				abort();	/* the table is wrong */
-			/* FALLTHROUGH */
-		default:
-			if (e->secret && *e->default_str == '\0')
-				break;
-			*config_str_field(cfg, e) = config_default_str(e);
-			break;
-		}
+		if (!e->member)
+			config_set_default(cfg, cfg, e);
 	}
 	return (cfg);
+}
+
+/*
+ * Free the strings, lists and maps of base: the top-level entries
+ * (members 0) or one record's (members 1, from the record's first member).
+ */
+static void
+config_free_fields(void *base, const struct config_schema *e, int members)
+{
+	for (; e->key != NULL; e++) {
+		if (e->member != members) {
+			if (members)
+				break;
+			continue;
+		}
+		if (config_is_string(e))
+			free(*config_str_field(base, e));
+		else if (e->type == SCHEMA_LIST)
+			config_list_clear(config_list_field(base, e));
+		else if (e->type == SCHEMA_MAP)
+			config_map_clear(config_map_field(base, e));
+	}
 }
 
 /* Free a config and every string in it. */
@@ -1527,16 +1975,21 @@ void
 config_free(struct kefu_config *cfg)
 {
 	const struct config_schema	*e;
+	struct config_records		*recs;
+	size_t				 i;
 
 	if (cfg == NULL)
 		return;
+	config_free_fields(cfg, config_schema, 0);
 	for (e = config_schema; e->key != NULL; e++) {
-		if (config_is_string(e))
-			free(*config_str_field(cfg, e));
-		else if (e->type == SCHEMA_LIST)
-			config_list_clear(config_list_field(cfg, e));
-		else if (e->type == SCHEMA_MAP)
-			config_map_clear(config_map_field(cfg, e));
+		if (e->type != SCHEMA_RECORDS)
+			continue;
+		recs = (struct config_records *)((char *)cfg + e->offset);
+		for (i = 0; i < recs->n; i++) {
+			config_free_fields((char *)recs->v +
+			    i * e->record_size, e + 1, 1);
+		}
+		free(recs->v);
 	}
 	free(cfg->http_host);
 	free(cfg->path);
@@ -1603,8 +2056,8 @@ config_load(const char *path, char **cause)
 
 	cfg = config_default();
 	cfg->path = xstrdup(path);
-	if (config_walk(cfg, config_root_setting(&lc), "", path, dir,
-	    cause) != 0 ||
+	if (config_walk(cfg, cfg, config_root_setting(&lc), "", "", path,
+	    dir, cause) != 0 ||
 	    config_check_pairs(cfg, &lc, path, dir, cause) != 0) {
 		config_free(cfg);
 		cfg = NULL;
@@ -1652,6 +2105,9 @@ config_put_default(FILE *f, const struct config_schema *e)
 
 	switch (e->type) {
 	case SCHEMA_GROUP:
+		break;
+	case SCHEMA_RECORDS:
+		fputs("( )", f);
 		break;
 	case SCHEMA_INT:
 		fprintf(f, "%lld", e->default_num);
@@ -1713,6 +2169,7 @@ config_put_kind(FILE *f, const struct config_schema *e)
 {
 	switch (e->type) {
 	case SCHEMA_GROUP:
+	case SCHEMA_RECORDS:
 		break;
 	case SCHEMA_STRING:
 		if (e->maximum > 0)
@@ -1864,6 +2321,36 @@ config_write_setting(FILE *f, const struct config_schema *e)
 	fputs(";\n", f);
 }
 
+/*
+ * Write a list of records, commented out: one record with every member
+ * showing its default.
+ */
+static void
+config_write_records(FILE *f, const struct config_schema *r)
+{
+	const struct config_schema	*e;
+	int				 depth = config_depth(r->key);
+	char				*desc;
+
+	config_put_comment(f, depth, r->help);
+	config_put_indent(f, depth);
+	fprintf(f, "# %s = ( {\n", config_leaf(r->key));
+	for (e = r + 1; e->key != NULL && e->member; e++) {
+		if (e != r + 1)
+			fputc('\n', f);
+		config_put_comment(f, depth + 1, e->help);
+		desc = config_describe(e);
+		config_put_comment(f, depth + 1, desc);
+		free(desc);
+		config_put_indent(f, depth);
+		fprintf(f, "#\t%s = ", config_leaf(e->key));
+		config_put_default(f, e);
+		fputs(";\n", f);
+	}
+	config_put_indent(f, depth);
+	fputs("# } );\n", f);
+}
+
 /* Write one group of the example file and everything in it. */
 static void
 config_write_group(FILE *f, const struct config_schema *g)
@@ -1883,6 +2370,8 @@ config_write_group(FILE *f, const struct config_schema *g)
 		first = 0;
 		if (e->type == SCHEMA_GROUP)
 			config_write_group(f, e);
+		else if (e->type == SCHEMA_RECORDS)
+			config_write_records(f, e);
 		else
 			config_write_setting(f, e);
 	}
@@ -2007,7 +2496,7 @@ config_write_man(FILE *f)
 	    ".SH SETTINGS\n", f);
 
 	for (e = config_schema; e->key != NULL; e++) {
-		if (e->type == SCHEMA_GROUP) {
+		if (e->type == SCHEMA_GROUP || e->type == SCHEMA_RECORDS) {
 			fputs(".SS ", f);
 			config_man_text(f, e->key, 1);
 			fputs("\n", f);

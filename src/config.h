@@ -23,6 +23,34 @@ struct config_map {
 	size_t	  n;
 };
 
+/* A list of groups from the file (( { ... }, { ... } )). */
+struct config_records {
+	void	*v;			/* an array of the record's struct */
+	size_t	 n;
+};
+
+/* One Telegram bot (channels.telegram). */
+struct config_telegram {
+	char	*name;			/* the instance: /telegram/NAME */
+	char	*token;			/* secret */
+	char	*mode;			/* "poll" or "webhook" */
+	char	*api_base;		/* "https://api.telegram.org" */
+	char	*webhook_url;		/* "" unless set */
+	char	*webhook_secret;	/* secret; NULL unless set */
+	struct config_list allowed_updates;
+	int	 groups;		/* answer in groups when addressed */
+	int	 poll_timeout;		/* seconds of long polling */
+	char	*parse_mode;		/* "", "HTML" or "MarkdownV2" */
+	int	 rate_per_sec;		/* messages per second, whole bot */
+	int	 chat_interval;		/* ms between messages to one chat */
+	int	 group_per_minute;	/* messages per minute to one group */
+	int	 timeout_ms;		/* one API request */
+};
+
+/* The i-th Telegram bot of a config. */
+#define CONFIG_TELEGRAM(cfg, i) \
+	(&((struct config_telegram *)(cfg)->telegram.v)[i])
+
 struct kefu_config {
 	char	*path;			/* the file it was read from */
 
@@ -53,6 +81,9 @@ struct kefu_config {
 	int	 ws_idle_timeout;	/* seconds without a pong */
 	char	*ws_identity_secret;	/* HMAC key for "identity"; NULL: off */
 	int	 ws_queue_max;		/* frames queued per connection */
+
+	/* channels.telegram: struct config_telegram records */
+	struct config_records telegram;
 
 	/* engine */
 	char	*engine_default_lang;	/* "en" or "zh-CN" */

@@ -535,6 +535,39 @@ test_error_more(void **state)
 		  " kb_answer_score = 0.2; };\n",
 		  "2: engine.kb_min_score: 0.3 is greater than "
 		  "engine.kb_answer_score (0.2)" },
+		{ "channels = { telegram = { name = \"a\"; }; };\n",
+		  "1: channels.telegram: expected a list of groups, "
+		  "( { ... } ), found a group" },
+		{ "channels = { telegram = ( \"a\" ); };\n",
+		  "1: channels.telegram[1]: expected a group, found a string" },
+		{ "channels = { telegram = (\n { name = \"shop\"; } ); };\n",
+		  "2: channels.telegram[1]: token: required" },
+		{ "channels = { telegram = (\n { name = \"shop\";\n"
+		  " token = \"12:ab\";\n color = \"red\"; } ); };\n",
+		  "4: channels.telegram[1].color: unknown setting" },
+		{ "channels = { telegram = (\n { name = \"Shop!\";"
+		  " token = \"12:ab\"; } ); };\n",
+		  "2: channels.telegram[1].name: \"Shop!\" is not a name of "
+		  "a-z, 0-9, - and _" },
+		{ "channels = { telegram = (\n { name = \"a\";"
+		  " token = \"12:a b\"; } ); };\n",
+		  "2: channels.telegram[1].token: character 5 is not a letter, "
+		  "a digit, :, _ or -" },
+		{ "channels = { telegram = (\n { name = \"a\";"
+		  " token = \"12:ab\"; mode = \"webhook\"; } ); };\n",
+		  "2: channels.telegram[1]: webhook_secret: required in "
+		  "webhook mode" },
+		{ "channels = { telegram = (\n { name = \"a\";"
+		  " token = \"12:ab\"; },\n { name = \"a\";"
+		  " token = \"13:cd\"; } ); };\n",
+		  "3: channels.telegram[2].name: \"a\" is the name of "
+		  "another bot" },
+		{ "channels = { telegram = (\n { name = \"a\";"
+		  " token = \"12:ab\";\n poll_timeout = 90; } ); };\n",
+		  "3: channels.telegram[1].poll_timeout: 90 is above the "
+		  "maximum 50" },
+		{ "token = \"12:ab\";\n",
+		  "1: token: unknown setting" },
 		{ "engine = { human_only = \"complaint\"; };\n",
 		  "1: engine.human_only: expected a list of strings, found a "
 		  "string" },
@@ -854,6 +887,45 @@ test_example_defaults(void **state)
 	free(buf);
 }
 
+/* Two Telegram bots: each record gets its own values and defaults. */
+static void
+test_telegram_records(void **state)
+{
+	struct kefu_config	*cfg;
+	struct config_telegram	*a, *b;
+	char			*cause = NULL, *path;
+
+	cfg = load_text("channels = { telegram = (\n"
+	    " { name = \"shop\"; token = \"123:abc\"; },\n"
+	    " { name = \"vip\"; token = \"456:def\"; mode = \"webhook\";\n"
+	    "   webhook_secret = \"s3cret\"; api_base = \"http://x:1/\";\n"
+	    "   allowed_updates = [ \"message\" ]; groups = true;\n"
+	    "   chat_interval = 0; } ); };\n", &cause, &path);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(cfg->telegram.n, 2);
+	a = CONFIG_TELEGRAM(cfg, 0);
+	b = CONFIG_TELEGRAM(cfg, 1);
+	assert_string_equal(a->name, "shop");
+	assert_string_equal(a->token, "123:abc");
+	assert_string_equal(a->mode, "poll");
+	assert_string_equal(a->api_base, "https://api.telegram.org");
+	assert_null(a->webhook_secret);
+	assert_int_equal(a->allowed_updates.n, 4);
+	assert_int_equal(a->groups, 0);
+	assert_int_equal(a->poll_timeout, 25);
+	assert_int_equal(a->chat_interval, 1000);
+	assert_string_equal(b->mode, "webhook");
+	assert_string_equal(b->webhook_secret, "s3cret");
+	assert_string_equal(b->api_base, "http://x:1");
+	assert_int_equal(b->allowed_updates.n, 1);
+	assert_string_equal(b->allowed_updates.v[0], "message");
+	assert_int_equal(b->groups, 1);
+	assert_int_equal(b->chat_interval, 0);
+	config_free(cfg);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -878,6 +950,7 @@ main(void)
 		cmocka_unit_test(test_error_missing),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_example_defaults),
+		cmocka_unit_test(test_telegram_records),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
