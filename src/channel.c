@@ -10,10 +10,12 @@
 #include "xmalloc.h"
 
 extern const struct channel_ops websocket_channel_ops;
+extern const struct channel_ops telegram_channel_ops;
 
 /* Every adapter, one line each. */
 static const struct channel_ops *channel_registry[] = {
 	&websocket_channel_ops,
+	&telegram_channel_ops,
 };
 
 static struct channel	**channel_list;
@@ -52,8 +54,12 @@ int
 channels_create(const struct kefu_config *cfg, struct channel ***out,
     size_t *n, char **cause)
 {
+	size_t	i;
+
 	if (cfg->ws_enabled)
 		channel_new("websocket", "");
+	for (i = 0; i < cfg->telegram.n; i++)
+		channel_new("telegram", CONFIG_TELEGRAM(cfg, i)->name);
 	*out = channel_list;
 	*n = channel_count;
 	return (0);

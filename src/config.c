@@ -149,6 +149,9 @@ static const char *const config_day_choices[] = {
 static const char *const config_no_strings[] = {
 	NULL
 };
+static const char *const config_assignment_choices[] = {
+	"manual", "round_robin", NULL
+};
 static const char *const config_tg_mode_choices[] = {
 	"poll", "webhook", NULL
 };
@@ -498,6 +501,49 @@ static const struct config_schema config_schema[] = {
 	  .offset = TG(timeout_ms),
 	  .help = "Time limit of one Bot API request (getUpdates gets its "
 		  "poll_timeout on top)."
+	},
+
+	{ .key = "inbox",
+	  .type = SCHEMA_GROUP,
+	  .help = "The shared inbox where agents take over conversations, "
+		  "at /inbox/ (docs/api.md)."
+	},
+	{ .key = "inbox.session_idle",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 60,
+	  .maximum = 2592000,
+	  .default_num = 28800,
+	  .offset = OFF(inbox_session_idle),
+	  .help = "An agent's session ends after this long without use."
+	},
+	{ .key = "inbox.secure_cookie",
+	  .type = SCHEMA_BOOL,
+	  .default_num = 0,
+	  .offset = OFF(inbox_secure_cookie),
+	  .help = "Mark the session cookie Secure even without "
+		  "X-Forwarded-Proto: https (kefu behind a TLS proxy that does "
+		  "not say so)."
+	},
+	{ .key = "inbox.assignment",
+	  .type = SCHEMA_ENUM,
+	  .choices = config_assignment_choices,
+	  .default_str = "manual",
+	  .offset = OFF(inbox_assignment),
+	  .help = "Who gets a conversation handed to people: \"manual\" "
+		  "(agents claim from the waiting view) or \"round_robin\" "
+		  "(the online agent with the fewest open conversations, "
+		  "below their limit)."
+	},
+	{ .key = "inbox.escalate_after",
+	  .type = SCHEMA_INT,
+	  .unit = "seconds",
+	  .minimum = 0,
+	  .maximum = 86400,
+	  .default_num = 600,
+	  .offset = OFF(inbox_escalate_after),
+	  .help = "A conversation waiting this long for a person is "
+		  "escalated again (marked and notified); 0 turns it off."
 	},
 
 	{ .key = "engine",

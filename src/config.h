@@ -85,6 +85,12 @@ struct kefu_config {
 	/* channels.telegram: struct config_telegram records */
 	struct config_records telegram;
 
+	/* inbox */
+	int	 inbox_session_idle;	/* seconds */
+	int	 inbox_secure_cookie;
+	char	*inbox_assignment;	/* "manual" or "round_robin" */
+	int	 inbox_escalate_after;	/* seconds; 0 off */
+
 	/* engine */
 	char	*engine_default_lang;	/* "en" or "zh-CN" */
 	char	*engine_templates;	/* templates directory */

@@ -43,6 +43,9 @@ kefuctl_usage(FILE *f)
 	    "  nlu import|classify|test the intent model's examples\n"
 	    "  kb import|search         the knowledge base\n"
 	    "  orders import|show       the demo's order table\n"
+	    "  telegram set-webhook|delete-webhook|info  a Telegram bot\n"
+	    "  agent add|set|list|passwd|disable|enable|unlock  inbox agents\n"
+	    "  token add|list|revoke    API tokens for integrations\n"
 	    "  help [command]           help for a command\n"
 	    "Every command takes --help.\n", KEFU_SYSCONFDIR);
 }
@@ -259,6 +262,25 @@ static const struct kefuctl_cmd kefuctl_cmds[] = {
 	{ "orders", "import FILE.csv | show ORDER_ID", "Manage the built-in "
 	  "order table that serves the demo's order-status action.",
 	  kefuctl_orders },
+	{ "telegram", "set-webhook NAME | delete-webhook NAME | info NAME",
+	  "Register the bot NAME's webhook with Telegram (its webhook_url, "
+	  "webhook_secret and allowed_updates), delete it (so polling works "
+	  "again), or show what Telegram reports about the bot and its "
+	  "webhook.", kefuctl_telegram },
+	{ "agent", "add NAME --role admin|agent [--display-name TEXT] "
+	  "[--max-open N] | set NAME [--role R] [--display-name TEXT] "
+	  "[--max-open N] | list | passwd NAME | disable NAME | enable NAME "
+	  "| unlock NAME", "Manage the inbox's agents.  add and passwd read "
+	  "the password from standard input (one line), or ask for it twice "
+	  "on a terminal; it is never taken from the command line.  "
+	  "passwd and disable end the agent's sessions; unlock forgets "
+	  "failed logins for the name; max-open caps the conversations "
+	  "round-robin gives the agent (default 5).",
+	  kefuctl_agent },
+	{ "token", "add NAME --agent AGENT | list | revoke NAME", "Manage "
+	  "API tokens for integrations: add prints a new token acting as "
+	  "AGENT, once (only its hash is kept); list shows them with their "
+	  "last use; revoke stops one working.", kefuctl_token },
 	{ "help", "[command]", "Show help for kefuctl or one command.",
 	  kefuctl_help },
 };

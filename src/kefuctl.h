@@ -22,5 +22,8 @@ int	kefuctl_import(struct kefu_config *, struct store *, int, char **,
 int	kefuctl_nlu(struct kefu_config *, int, char **);
 int	kefuctl_kb(struct kefu_config *, int, char **);
 int	kefuctl_orders(struct kefu_config *, int, char **);
+int	kefuctl_telegram(struct kefu_config *, int, char **);
+int	kefuctl_agent(struct kefu_config *, int, char **);
+int	kefuctl_token(struct kefu_config *, int, char **);
 
 #endif

@@ -22,10 +22,12 @@
 #include <curl/curl.h>
 
 #include "actions.h"
+#include "api.h"
 #include "channel.h"
 #include "config.h"
 #include "engine.h"
 #include "httpc.h"
+#include "inbox.h"
 #include "kb.h"
 #include "kefu.h"
 #include "log.h"
@@ -223,6 +225,7 @@ kefud_shutdown(void)
 		kefu->channels[i]->ops->stop(kefu->channels[i]);
 	actions_shutdown();
 	timers_shutdown();
+	inbox_live_shutdown();
 	delivery_shutdown();
 	server_stop();
 	pipeline_shutdown();
@@ -367,6 +370,7 @@ main(int argc, char **argv)
 			    "channel=%s error=%s",
 			    kefu->channels[i]->ops->name, logq(cause));
 	}
+	api_init();
 	if (server_start(&cause) != 0)
 		log_fatalx("kefud", "msg=\"cannot start the server\" "
 		    "error=%s", logq(cause));

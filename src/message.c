@@ -126,6 +126,7 @@ message_clear(struct message *m)
 	free(m->status_reason);
 	free(m->remote_id);
 	free(m->raw);
+	free(m->edit_of);
 	memset(m, 0, sizeof *m);
 }
 
@@ -148,6 +149,7 @@ message_copy(struct message *dst, const struct message *src)
 	dst->status_reason = msg_strdup(src->status_reason);
 	dst->remote_id = msg_strdup(src->remote_id);
 	dst->raw = msg_strdup(src->raw);
+	dst->edit_of = msg_strdup(src->edit_of);
 
 	dst->attachments = NULL;
 	dst->nattachments = 0;

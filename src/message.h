@@ -61,6 +61,8 @@ struct message {
 	int64_t			 channel_ts;	/* channel's timestamp, ms; 0 unknown */
 	int64_t			 created_at;	/* ms since the epoch */
 	char			*raw;		/* raw payload kept for audit, or NULL */
+	char			*edit_of;	/* in: the external_id this edits */
+	int64_t			 agent_id;	/* the agent who wrote it; 0 */
 };
 
 const char	*msg_direction_name(enum msg_direction);

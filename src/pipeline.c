@@ -23,6 +23,7 @@
 #include "actions.h"
 #include "config.h"
 #include "engine.h"
+#include "inbox.h"
 #include "kb.h"
 #include "kefu.h"
 #include "log.h"
@@ -81,6 +82,36 @@ pipeline_fail_turn(const char *what)
 	    "acks=%zu", what, nacks);
 }
 
+/* What changed, for the inbox's live feed once it is committed. */
+struct change {
+	int64_t	conversation_id;
+	int64_t	message_id;
+};
+
+/* Publish a committed change to the inbox. */
+static void
+pipeline_publish(void *arg)
+{
+	struct change	*ch = arg;
+
+	inbox_live_publish(ch->conversation_id, ch->message_id);
+	free(ch);
+}
+
+/* A conversation or message changed: tell the inbox after the commit. */
+void
+pipeline_changed(int64_t conversation_id, int64_t message_id)
+{
+	struct change	*ch;
+
+	if (!inbox_live_active())
+		return;
+	ch = xmalloc(sizeof *ch);
+	ch->conversation_id = conversation_id;
+	ch->message_id = message_id;
+	pipeline_after_commit(pipeline_publish, ch);
+}
+
 /* Store one outbound reply and queue it for delivery. */
 static int
 pipeline_store_reply(const struct conversation *c, struct message *out,
@@ -97,6 +128,7 @@ pipeline_store_reply(const struct conversation *c, struct message *out,
 	if (store_outbox_add(kefu->store, out->id, now) != 0)
 		return (-1);
 	outbox_added = 1;
+	pipeline_changed(c->id, out->id);
 	return (0);
 }
 
@@ -245,6 +277,12 @@ pipeline_apply(struct conversation *c, const struct route *in,
 		c->status = xstrdup(res->status);
 		if (strcmp(c->status, "resolved") == 0)
 			c->resolved_at = now;
+		if (strcmp(c->status, "pending") == 0) {
+			c->waiting_since = now;
+			c->escalated_at = 0;
+		} else
+			c->waiting_since = 0;
+		pipeline_changed(c->id, 0);
 	}
 	c->updated_at = now;
 	return (store_conversation_save(kefu->store, c));
@@ -293,6 +331,12 @@ pipeline_process(struct message *m)
 		return (PIPELINE_DUPLICATE);
 	}
 	metrics_inc("kefu_messages_in_total", labels);
+	pipeline_changed(c.id, m->id);
+	if (m->edit_of != NULL) {
+		/* An edit is kept with the transcript, not answered again. */
+		conversation_clear(&c);
+		return (PIPELINE_STORED);
+	}
 
 	memset(&ev, 0, sizeof ev);
 	ev.type = ENGINE_EV_MESSAGE;

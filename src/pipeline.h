@@ -60,6 +60,12 @@ int	 pipeline_event(int64_t, struct engine_event *);
  */
 void	 pipeline_set_nlu(const struct nlu *);
 
+/*
+ * A conversation (and a message of it, or 0) changed in this turn: the
+ * inbox's live feed hears of it after the commit.
+ */
+void	 pipeline_changed(int64_t, int64_t);
+
 /* Run fn(arg) after the next commit (or at the end of this turn). */
 void	 pipeline_after_commit(void (*)(void *), void *);
 

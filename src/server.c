@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -20,17 +21,58 @@
 #include "metrics.h"
 #include "server.h"
 #include "store.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define SERVER_MAX_PROTOCOLS	8
+#define SERVER_MAX_ROUTES	8
+#define SERVER_MAX_EXTRA	4	/* extra response headers */
 
-struct http_session {
-	char	*body;
-	size_t	 len;
-	int	 status;
-	const char *type;
+/* A route added by a channel or the inbox. */
+struct route {
+	char			*prefix;
+	http_handler		 handler;
+	void			*arg;
+	struct lws_http_mount	 mount;
 };
 
+/*
+ * One request to a route.  The session points at it while the connection
+ * lives; if the connection closes before the handler answers, wsi becomes
+ * NULL and http_respond just frees it.
+ */
+struct http_request {
+	struct lws		*wsi;
+	struct http_session	*session;
+	const struct route	*route;
+	const char		*method;
+	char			*path;
+	struct dbuf		 body;
+	size_t			 expected;	/* Content-Length; 0 none */
+	int			 answered;
+	int			 status;
+	const char		*type;
+	char			*out;
+	size_t			 outlen;
+	int			 headers_sent;
+	char			 peer[64];
+	struct {
+		char		*name;
+		char		*value;
+	}			 extra[SERVER_MAX_EXTRA];
+	size_t			 nextra;
+};
+
+struct http_session {
+	char			*body;
+	size_t			 len;
+	int			 status;
+	const char		*type;
+	struct http_request	*req;
+};
+
+static struct route		server_routes[SERVER_MAX_ROUTES];
+static size_t			server_nroutes;
 static struct lws_protocols	server_protocols[SERVER_MAX_PROTOCOLS + 2];
 static size_t			server_nprotocols;
 static struct lws_http_mount	mount_healthz, mount_metrics, mount_web;
@@ -77,47 +119,224 @@ server_metrics(struct http_session *s)
 	s->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* The protocol callback serving /healthz and /metrics. */
+/* The route whose prefix matches path, or NULL. */
+static const struct route *
+server_find_route(const char *path)
+{
+	const struct route	*r, *best = NULL;
+	size_t			 i, len;
+
+	for (i = 0; i < server_nroutes; i++) {
+		r = &server_routes[i];
+		len = strlen(r->prefix);
+		if (strncmp(path, r->prefix, len) == 0 &&
+		    (path[len] == '\0' || path[len] == '/') &&
+		    (best == NULL || len > strlen(best->prefix)))
+			best = r;
+	}
+	return (best);
+}
+
+/* Free a request. */
+static void
+http_request_free(struct http_request *req)
+{
+	size_t	i;
+
+	for (i = 0; i < req->nextra; i++) {
+		free(req->extra[i].name);
+		free(req->extra[i].value);
+	}
+	free(req->path);
+	free(req->body.s);
+	free(req->out);
+	free(req);
+}
+
+/* Start a request to a route; 0, or -1 to close the connection. */
+static int
+server_route_start(struct lws *wsi, struct http_session *s, const char *uri,
+    int post)
+{
+	struct http_request	*req;
+	const struct route	*r;
+	char			 buf[32], *end;
+	long long		 n;
+
+	if ((r = server_find_route(uri)) == NULL) {
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return (-1);
+	}
+	req = xcalloc(1, sizeof *req);
+	req->wsi = wsi;
+	req->session = s;
+	req->route = r;
+	req->path = xstrdup(uri);
+	req->method = post ? "POST" : "GET";
+	s->req = req;
+	if (!post) {
+		r->handler(req, r->arg);
+		return (0);
+	}
+	if (lws_hdr_copy(wsi, buf, sizeof buf,
+	    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		n = strtoll(buf, &end, 10);
+		if (*end != '\0' || n < 0) {
+			http_respond_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "bad_request", "bad Content-Length");
+			return (0);
+		}
+		if (n > kefu->cfg->http_max_body) {
+			http_respond_error(req,
+			    HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "too_large",
+			    "the body is larger than http.max_body");
+			return (0);
+		}
+		req->expected = (size_t)n;
+	}
+	/* A body follows in LWS_CALLBACK_HTTP_BODY, then its completion. */
+	if (req->expected == 0)
+		r->handler(req, r->arg);
+	return (0);
+}
+
+/* Take a piece of a request body. */
+static int
+server_route_body(struct http_session *s, const void *in, size_t len)
+{
+	struct http_request	*req = s->req;
+
+	if (req == NULL || req->answered)
+		return (0);
+	if (req->body.len + len > (size_t)kefu->cfg->http_max_body) {
+		http_respond_error(req, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		    "too_large", "the body is larger than http.max_body");
+		return (0);
+	}
+	dbuf_add(&req->body, in, len);
+	return (0);
+}
+
+/* Write the next part of an answer; -1 to close the connection. */
+static int
+server_route_write(struct lws *wsi, struct http_session *s)
+{
+	struct http_request	*req = s->req;
+	unsigned char		 hdr[LWS_PRE + 2048], *start, *p, *end;
+	unsigned char		*buf;
+	size_t			 i;
+	int			 n;
+
+	if (!req->answered)
+		return (0);
+	if (!req->headers_sent) {
+		start = p = hdr + LWS_PRE;
+		end = hdr + sizeof hdr - 1;
+		if (lws_add_http_common_headers(wsi, (unsigned)req->status,
+		    req->type, (lws_filepos_t)req->outlen, &p, end) ||
+		    lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"cache-control:",
+		    (const unsigned char *)"no-store", 8, &p, end) ||
+		    lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"x-content-type-options:",
+		    (const unsigned char *)"nosniff", 7, &p, end))
+			return (-1);
+		for (i = 0; i < req->nextra; i++) {
+			if (lws_add_http_header_by_name(wsi,
+			    (const unsigned char *)req->extra[i].name,
+			    (const unsigned char *)req->extra[i].value,
+			    (int)strlen(req->extra[i].value), &p, end))
+				return (-1);
+		}
+		if (lws_finalize_write_http_header(wsi, start, &p, end))
+			return (-1);
+		req->headers_sent = 1;
+		if (req->outlen > 0) {
+			lws_callback_on_writable(wsi);
+			return (0);
+		}
+	} else {
+		buf = xmalloc(LWS_PRE + req->outlen);
+		memcpy(buf + LWS_PRE, req->out, req->outlen);
+		n = lws_write(wsi, buf + LWS_PRE, req->outlen,
+		    LWS_WRITE_HTTP_FINAL);
+		free(buf);
+		if (n != (int)req->outlen)
+			return (-1);
+	}
+	s->req = NULL;
+	/* An answer before the whole body came (413): do not read on. */
+	n = req->body.len < req->expected;
+	http_request_free(req);
+	if (n || lws_http_transaction_completed(wsi))
+		return (-1);
+	return (0);
+}
+
+/* Serve /healthz or /metrics. */
+static int
+server_builtin(struct lws *wsi, struct http_session *s, const char *uri)
+{
+	unsigned char	 hdr[LWS_PRE + 2048], *start, *p, *end;
+
+	if (strcmp(uri, "/healthz") == 0) {
+		server_healthz(s);
+		metrics_inc("kefu_http_requests_total", "route=\"/healthz\"");
+	} else {
+		server_metrics(s);
+		metrics_inc("kefu_http_requests_total", "route=\"/metrics\"");
+	}
+	s->len = strlen(s->body);
+	start = p = hdr + LWS_PRE;
+	end = hdr + sizeof hdr - 1;
+	if (lws_add_http_common_headers(wsi, (unsigned)s->status, s->type,
+	    (lws_filepos_t)s->len, &p, end) ||
+	    lws_add_http_header_by_name(wsi,
+	    (const unsigned char *)"cache-control:",
+	    (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return (1);
+	lws_callback_on_writable(wsi);
+	return (0);
+}
+
+/* The protocol callback serving /healthz, /metrics and the routes. */
 static int
 server_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct http_session	*s = user;
-	unsigned char		 hdr[LWS_PRE + 2048], *start, *p, *end;
 	unsigned char		*buf;
-	char			 uri[128];
-	int			 n;
+	char			 uri[256];
+	int			 n, post;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
+		post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+		if (!post && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+			lws_return_http_status(wsi,
+			    HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
 			return (-1);
-		if (strcmp(uri, "/healthz") == 0) {
-			server_healthz(s);
-			metrics_inc("kefu_http_requests_total",
-			    "route=\"/healthz\"");
-		} else if (strcmp(uri, "/metrics") == 0) {
-			server_metrics(s);
-			metrics_inc("kefu_http_requests_total",
-			    "route=\"/metrics\"");
-		} else {
-			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
+		}
+		if (lws_hdr_copy(wsi, uri, sizeof uri, post ?
+		    WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI) < 0) {
+			lws_return_http_status(wsi, HTTP_STATUS_REQ_URI_TOO_LONG,
 			    NULL);
 			return (-1);
 		}
-		s->len = strlen(s->body);
-		start = p = hdr + LWS_PRE;
-		end = hdr + sizeof hdr - 1;
-		if (lws_add_http_common_headers(wsi, (unsigned)s->status,
-		    s->type, (lws_filepos_t)s->len, &p, end) ||
-		    lws_add_http_header_by_name(wsi,
-		    (const unsigned char *)"cache-control:",
-		    (const unsigned char *)"no-store", 8, &p, end) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return (1);
-		lws_callback_on_writable(wsi);
+		if (!post && (strcmp(uri, "/healthz") == 0 ||
+		    strcmp(uri, "/metrics") == 0))
+			return (server_builtin(wsi, s, uri));
+		return (server_route_start(wsi, s, uri, post));
+	case LWS_CALLBACK_HTTP_BODY:
+		return (server_route_body(s, in, len));
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (s->req != NULL && !s->req->answered)
+			s->req->route->handler(s->req, s->req->route->arg);
 		return (0);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (s->req != NULL)
+			return (server_route_write(wsi, s));
 		if (s->body == NULL)
 			break;
 		buf = xmalloc(LWS_PRE + s->len);
@@ -134,11 +353,186 @@ server_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLOSED_HTTP:
 		free(s->body);
 		s->body = NULL;
+		if (s->req != NULL) {
+			if (s->req->answered)
+				http_request_free(s->req);
+			else
+				s->req->wsi = NULL;	/* orphaned */
+			s->req = NULL;
+		}
 		break;
 	default:
 		break;
 	}
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+/* The request's method. */
+const char *
+http_request_method(const struct http_request *req)
+{
+	return (req->method);
+}
+
+/* The request's path. */
+const char *
+http_request_path(const struct http_request *req)
+{
+	return (req->path);
+}
+
+/* The request's body ("" if none) and its length. */
+const char *
+http_request_body(const struct http_request *req, size_t *len)
+{
+	*len = req->body.len;
+	return (req->body.s != NULL ? req->body.s : "");
+}
+
+/* Headers lws parses itself, by lower-case name. */
+static const struct {
+	const char		*name;
+	enum lws_token_indexes	 token;
+} server_known_headers[] = {
+	{ "cookie", WSI_TOKEN_HTTP_COOKIE },
+	{ "authorization", WSI_TOKEN_HTTP_AUTHORIZATION },
+	{ "origin", WSI_TOKEN_ORIGIN },
+	{ "host", WSI_TOKEN_HOST },
+	{ "user-agent", WSI_TOKEN_HTTP_USER_AGENT },
+	{ "content-type", WSI_TOKEN_HTTP_CONTENT_TYPE },
+	{ "x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR },
+};
+
+/* Copy a request header's value. */
+int
+http_request_header(struct http_request *req, const char *name, char *buf,
+    size_t size)
+{
+	char	*lname;
+	int	 n, len;
+	size_t	 i;
+
+	if (req->wsi == NULL || size == 0)
+		return (-1);
+	for (i = 0; i < sizeof server_known_headers /
+	    sizeof server_known_headers[0]; i++) {
+		if (strcmp(server_known_headers[i].name, name) != 0)
+			continue;
+		n = lws_hdr_total_length(req->wsi,
+		    server_known_headers[i].token);
+		if (n <= 0 || (size_t)n + 1 > size)
+			return (-1);
+		n = lws_hdr_copy(req->wsi, buf, (int)size,
+		    server_known_headers[i].token);
+		return (n < 0 ? -1 : n);
+	}
+	lname = xasprintf("%s:", name);
+	len = (int)strlen(lname);
+	n = lws_hdr_custom_length(req->wsi, lname, len);
+	if (n < 0 || (size_t)n + 1 > size) {
+		free(lname);
+		return (-1);
+	}
+	n = lws_hdr_custom_copy(req->wsi, buf, (int)size, lname, len);
+	free(lname);
+	if (n < 0)
+		return (-1);
+	buf[n] = '\0';
+	return (n);
+}
+
+/* Copy a query-string argument ("limit") into buf; its length or -1. */
+int
+http_request_query(struct http_request *req, const char *name, char *buf,
+    size_t size)
+{
+	const char	*v;
+	char		*key;
+	size_t		 len;
+
+	if (req->wsi == NULL || size == 0)
+		return (-1);
+	key = xasprintf("%s=", name);
+	v = lws_get_urlarg_by_name(req->wsi, key, buf, (int)size);
+	free(key);
+	if (v == NULL)
+		return (-1);
+	len = strlen(v);
+	memmove(buf, v, len + 1);
+	return ((int)len);
+}
+
+/* The client's address, as text ("" if unknown). */
+const char *
+http_request_peer(struct http_request *req)
+{
+	if (req->wsi != NULL && req->peer[0] == '\0')
+		lws_get_peer_simple(req->wsi, req->peer, sizeof req->peer);
+	return (req->peer);
+}
+
+/* Add a response header ("set-cookie:", value) to send with the answer. */
+void
+http_add_header(struct http_request *req, const char *name,
+    const char *value)
+{
+	if (req->nextra == SERVER_MAX_EXTRA)
+		log_fatalx("server", "msg=\"too many response headers\"");
+	req->extra[req->nextra].name = xstrdup(name);
+	req->extra[req->nextra].value = xstrdup(value);
+	req->nextra++;
+}
+
+/* Answer a request, or free it if its client has gone. */
+void
+http_respond(struct http_request *req, int status, const char *type,
+    const char *body, size_t len)
+{
+	if (req->answered)
+		log_fatalx("server", "msg=\"request answered twice\"");
+	if (req->wsi == NULL) {
+		http_request_free(req);
+		return;
+	}
+	req->answered = 1;
+	req->status = status;
+	req->type = type != NULL ? type : "text/plain";
+	if (len > 0) {
+		req->out = xmalloc(len);
+		memcpy(req->out, body, len);
+	}
+	req->outlen = len;
+	lws_callback_on_writable(req->wsi);
+}
+
+/* Answer with a small JSON error. */
+void
+http_respond_error(struct http_request *req, int status, const char *code,
+    const char *text)
+{
+	struct json_object	*o;
+	const char		*js;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(text));
+	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	http_respond(req, status, "application/json", js, strlen(js));
+	json_object_put(o);
+}
+
+/* Add a route under a path prefix. */
+void
+server_add_route(const char *prefix, http_handler handler, void *arg)
+{
+	struct route	*r;
+
+	if (server_nroutes == SERVER_MAX_ROUTES)
+		log_fatalx("server", "msg=\"too many routes\"");
+	r = &server_routes[server_nroutes++];
+	r->prefix = xstrdup(prefix);
+	r->handler = handler;
+	r->arg = arg;
 }
 
 /* Add a WebSocket protocol; the first one added is the default. */
@@ -176,6 +570,7 @@ server_start(char **cause)
 	struct lws_context_creation_info	 info;
 	struct kefu_config			*cfg = kefu->cfg;
 	void					*loops[1];
+	size_t					 i;
 
 	log_route_lws();
 
@@ -207,6 +602,11 @@ server_start(char **cause)
 	    LWSMPRO_CALLBACK, &mount_web);
 	server_mount(&mount_healthz, "/healthz", "kefu-http",
 	    LWSMPRO_CALLBACK, &mount_metrics);
+	for (i = 0; i < server_nroutes; i++) {
+		server_mount(&server_routes[i].mount, server_routes[i].prefix,
+		    "kefu-http", LWSMPRO_CALLBACK, i == 0 ? &mount_healthz :
+		    &server_routes[i - 1].mount);
+	}
 
 	memset(&info, 0, sizeof info);
 	info.options = LWS_SERVER_OPTION_LIBUV |
@@ -215,7 +615,8 @@ server_start(char **cause)
 	info.iface = cfg->http_host;
 	info.port = cfg->http_port;
 	info.protocols = server_protocols;
-	info.mounts = &mount_healthz;
+	info.mounts = server_nroutes > 0 ?
+	    &server_routes[server_nroutes - 1].mount : &mount_healthz;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
 	info.max_http_header_data = 4096;
@@ -256,7 +657,12 @@ server_stop(void)
 void
 server_finish(void)
 {
+	size_t	i;
+
 	if (kefu->lws != NULL)
 		lws_context_destroy(kefu->lws);
 	kefu->lws = NULL;
+	for (i = 0; i < server_nroutes; i++)
+		free(server_routes[i].prefix);
+	server_nroutes = 0;
 }

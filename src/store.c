@@ -183,7 +183,88 @@ static const char *store_migrations[] = {
 	"ALTER TABLE messages ADD COLUMN lang TEXT;"
 	"ALTER TABLE messages ADD COLUMN intent TEXT;"
 	"ALTER TABLE messages ADD COLUMN confidence REAL;"
-	"ALTER TABLE messages ADD COLUMN sentiment REAL;"
+	"ALTER TABLE messages ADD COLUMN sentiment REAL;",
+
+	/*
+	 * 4: an inbound edit points at the message it changes (the
+	 * channel's id of it); outbound messages are found by the id the
+	 * channel gave them (a Telegram button press names its message).
+	 */
+	"ALTER TABLE messages ADD COLUMN edit_of TEXT;"
+	"CREATE INDEX messages_remote ON messages"
+	" (channel, account, conv_external, remote_id)"
+	" WHERE remote_id IS NOT NULL;",
+
+	/*
+	 * 5: the inbox's accounts and access (auth.c, docs/auth.md).
+	 * Agents are never deleted, only disabled, so their ids stay valid
+	 * in conversations.assignee.  password_hash is a libsodium
+	 * crypto_pwhash_str string (argon2id, opslimit 2, memlimit 64 MiB).
+	 * Sessions and API tokens keep only the SHA-256 of the token; a
+	 * token name is unique among live (unrevoked) tokens.  Login
+	 * failures are counted per key: "name:NAME" or "client:ADDRESS".
+	 */
+	"CREATE TABLE agents ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	" display_name TEXT NOT NULL,"
+	" role TEXT NOT NULL CHECK (role IN ('admin', 'agent')),"
+	" password_hash TEXT NOT NULL,"
+	" disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
+	" max_open INTEGER NOT NULL DEFAULT 5 CHECK (max_open >= 0),"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" last_seen_at INTEGER);"
+
+	"CREATE TABLE sessions ("
+	" id INTEGER PRIMARY KEY,"
+	" token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+	" agent_id INTEGER NOT NULL REFERENCES agents (id),"
+	" csrf TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" last_used_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL);"
+	"CREATE INDEX sessions_agent ON sessions (agent_id);"
+
+	"CREATE TABLE api_tokens ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL,"
+	" token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+	" agent_id INTEGER NOT NULL REFERENCES agents (id),"
+	" created_at INTEGER NOT NULL,"
+	" last_used_at INTEGER,"
+	" revoked_at INTEGER);"
+	"CREATE UNIQUE INDEX api_tokens_live ON api_tokens (name)"
+	" WHERE revoked_at IS NULL;"
+
+	"CREATE TABLE login_failures ("
+	" key TEXT PRIMARY KEY,"
+	" failures INTEGER NOT NULL,"
+	" window_start INTEGER NOT NULL,"
+	" lockouts INTEGER NOT NULL DEFAULT 0,"
+	" locked_until INTEGER NOT NULL DEFAULT 0,"
+	" updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+
+	"CREATE TABLE canned_replies ("
+	" id INTEGER PRIMARY KEY,"
+	" shortcut TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	" text TEXT NOT NULL,"
+	" created_by INTEGER REFERENCES agents (id),"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);",
+
+	/*
+	 * 6: the inbox.  Who wrote an agent's message or note (agent_id);
+	 * since when a conversation waits for a person and when it was
+	 * escalated for waiting too long; the views' index.
+	 */
+	"ALTER TABLE messages ADD COLUMN agent_id INTEGER;"
+	"ALTER TABLE conversations ADD COLUMN waiting_since INTEGER;"
+	"ALTER TABLE conversations ADD COLUMN escalated_at INTEGER;"
+	"CREATE INDEX conversations_status ON conversations"
+	" (status, last_message_at);"
+	"UPDATE conversations SET waiting_since = updated_at"
+	" WHERE status = 'pending';"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -198,7 +279,7 @@ _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
 #define CONV_COLUMNS							\
 	"id, contact_id, channel, account, external_id, status, state, "\
 	"lang, handoff_reason, assignee, created_at, updated_at, "	\
-	"last_message_at, resolved_at"
+	"last_message_at, resolved_at, waiting_since, escalated_at"
 
 /* The columns read into a struct message, from table alias m. */
 #define MSG_COLUMNS							\
@@ -206,7 +287,8 @@ _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
 	"m.conv_external, m.sender_external, m.sender_name, "		\
 	"m.external_id, m.direction, m.author, m.text, m.value, "	\
 	"m.buttons, m.attachments, m.seq, m.status, m.status_reason, "	\
-	"m.remote_id, m.channel_ts, m.created_at, m.raw"
+	"m.remote_id, m.channel_ts, m.created_at, m.raw, m.edit_of, "	\
+	"m.agent_id"
 
 enum store_stmt {
 	S_BEGIN,
@@ -271,7 +353,8 @@ static const char *store_sql[S_COUNT] = {
 	    " WHERE id = ?1",
 	[S_CONV_SAVE] = "UPDATE conversations SET status = ?2, state = ?3,"
 	    " lang = ?4, handoff_reason = ?5, assignee = ?6,"
-	    " updated_at = ?7, last_message_at = ?8, resolved_at = ?9"
+	    " updated_at = ?7, last_message_at = ?8, resolved_at = ?9,"
+	    " waiting_since = ?10, escalated_at = ?11"
 	    " WHERE id = ?1",
 	[S_CONV_LIST] = "SELECT " CONV_COLUMNS " FROM conversations"
 	    " ORDER BY last_message_at DESC, id DESC LIMIT ?1",
@@ -280,8 +363,9 @@ static const char *store_sql[S_COUNT] = {
 	    " channel, account, conv_external, sender_external, sender_name,"
 	    " external_id, direction, author, text, value, buttons,"
 	    " attachments, seq, status, status_reason, remote_id, channel_ts,"
-	    " created_at, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-	    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+	    " created_at, raw, edit_of, agent_id) VALUES (?1, ?2, ?3, ?4, ?5,"
+	    " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+	    " ?19, ?20, ?21, ?22, ?23)"
 	    " ON CONFLICT (channel, account, external_id)"
 	    " WHERE direction = 'in' AND external_id IS NOT NULL"
 	    " DO NOTHING RETURNING id",
@@ -943,6 +1027,8 @@ conversation_from_row(sqlite3_stmt *st, struct conversation *c)
 	c->updated_at = sqlite3_column_int64(st, 11);
 	c->last_message_at = sqlite3_column_int64(st, 12);
 	c->resolved_at = sqlite3_column_int64(st, 13);
+	c->waiting_since = sqlite3_column_int64(st, 14);
+	c->escalated_at = sqlite3_column_int64(st, 15);
 }
 
 /* Step a conversation query: 1 and *c, 0, or -1. */
@@ -1045,6 +1131,8 @@ store_conversation_save(struct store *s, const struct conversation *c)
 	    now_ms());
 	bind_id(st, 8, c->last_message_at);
 	bind_id(st, 9, c->resolved_at);
+	bind_id(st, 10, c->waiting_since);
+	bind_id(st, 11, c->escalated_at);
 	return (store_exec_one(s, st, "save conversation", c->id));
 }
 
@@ -1139,6 +1227,8 @@ message_from_row(sqlite3_stmt *st, int base, struct message *m)
 	m->channel_ts = sqlite3_column_int64(st, base + 19);
 	m->created_at = sqlite3_column_int64(st, base + 20);
 	m->raw = col_text(st, base + 21);
+	m->edit_of = col_text(st, base + 22);
+	m->agent_id = sqlite3_column_int64(st, base + 23);
 	return (0);
 }
 
@@ -1244,6 +1334,8 @@ store_message_insert(struct store *s, struct message *m)
 	bind_id(st, 19, m->channel_ts);
 	sqlite3_bind_int64(st, 20, m->created_at);
 	bind_text(st, 21, m->raw);
+	bind_text(st, 22, m->edit_of);
+	bind_id(st, 23, m->agent_id);
 
 	inserted = -1;
 	rc = sqlite3_step(st);
@@ -1295,6 +1387,71 @@ store_message_get(struct store *s, int64_t id, struct message *m)
 	rc = message_from_row(st, 0, m);
 	store_done(st);
 	return (rc == 0 ? 1 : -1);
+}
+
+/* Find an outbound message by the id its channel gave it. */
+int
+store_message_find_remote(struct store *s, const char *channel,
+    const char *account, const char *conv_external, const char *remote_id,
+    struct message *m)
+{
+	static const char	*sql = "SELECT " MSG_COLUMNS " FROM messages m"
+	    " WHERE m.channel = ?1 AND m.account = ?2"
+	    " AND m.conv_external = ?3 AND m.remote_id = ?4"
+	    " AND m.direction = 'out' ORDER BY m.id DESC LIMIT 1";
+	sqlite3_stmt		*st;
+	int			 rc;
+
+	if ((st = store_cached(s, sql)) == NULL)
+		return (-1);
+	bind_text(st, 1, channel);
+	bind_text(st, 2, account != NULL ? account : "");
+	bind_text(st, 3, conv_external);
+	bind_text(st, 4, remote_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		store_done(st);
+		return (0);
+	}
+	if (rc != SQLITE_ROW)
+		return (store_fail(s, st, "find message by remote id", NULL));
+	rc = message_from_row(st, 0, m);
+	store_done(st);
+	return (rc == 0 ? 1 : -1);
+}
+
+/*
+ * A chat got a new id on its channel (a Telegram group became a
+ * supergroup): move its conversations and messages to the new id.
+ */
+int
+store_conversation_move(struct store *s, const char *channel,
+    const char *account, const char *from, const char *to)
+{
+	static const char	*conv_sql = "UPDATE conversations"
+	    " SET external_id = ?4 WHERE channel = ?1 AND account = ?2"
+	    " AND external_id = ?3";
+	static const char	*msg_sql = "UPDATE messages"
+	    " SET conv_external = ?4 WHERE channel = ?1 AND account = ?2"
+	    " AND conv_external = ?3";
+	const char		*sqls[2] = { conv_sql, msg_sql };
+	sqlite3_stmt		*st;
+	size_t			 i;
+
+	if (store_begin(s) != 0)
+		return (-1);
+	for (i = 0; i < 2; i++) {
+		if ((st = store_cached(s, sqls[i])) == NULL)
+			return (-1);
+		bind_text(st, 1, channel);
+		bind_text(st, 2, account != NULL ? account : "");
+		bind_text(st, 3, from);
+		bind_text(st, 4, to);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return (store_fail(s, st, "move conversation", NULL));
+		store_done(st);
+	}
+	return (0);
 }
 
 /*

@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	6
 
 struct conversation {
 	int64_t	 id;
@@ -38,6 +38,8 @@ struct conversation {
 	int64_t	 updated_at;
 	int64_t	 last_message_at;
 	int64_t	 resolved_at;		/* 0 unless resolved */
+	int64_t	 waiting_since;		/* pending since; 0 unless pending */
+	int64_t	 escalated_at;		/* waited too long; 0 if not */
 };
 
 struct contact {
@@ -117,6 +119,12 @@ int	 store_conversation_list(struct store *, int,
 int	 store_message_insert(struct store *, struct message *);
 int	 store_message_get(struct store *, int64_t, struct message *);
 int	 store_message_set_status(struct store *, int64_t, const char *,
+	    const char *, const char *);
+/* An outbound message by (channel, account, chat, remote id); 1, 0, -1. */
+int	 store_message_find_remote(struct store *, const char *, const char *,
+	    const char *, const char *, struct message *);
+/* Move a chat's conversations and messages to its new id on the channel. */
+int	 store_conversation_move(struct store *, const char *, const char *,
 	    const char *, const char *);
 /* Record the language, intent (NULL: none), confidence and sentiment. */
 int	 store_message_set_understood(struct store *, int64_t, const char *,

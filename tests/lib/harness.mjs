@@ -21,7 +21,7 @@
  * fixed time: it polls for a condition until a deadline.
  */
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -92,6 +92,54 @@ export async function waitUntil(cond, { timeout = 5000, interval = 20,
 			    `for ${what}`);
 		await new Promise((r) => setTimeout(r, interval));
 	}
+}
+
+/*
+ * Rows of a query on a store (the sqlite3 CLI in JSON mode, waiting up to
+ * 10 s for a lock): an array of objects, [] when there are none.
+ */
+export function storeQuery(dbPath, sql) {
+	const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 10000',
+	    dbPath, sql], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+	return out.trim() === '' ? [] : JSON.parse(out);
+}
+
+/*
+ * One sample of a metric in Prometheus text (GET /metrics), or undefined.
+ * labels: as printed ('channel="telegram"'), or an object ({channel:
+ * 'telegram', kind: 'permanent'}) that must equal the sample's label set
+ * in any order.
+ */
+export function metricValue(text, name, labels = '') {
+	const byObject = typeof labels === 'object' && labels !== null;
+	const want = byObject ? null : labels === '' ? name :
+	    `${name}{${labels}}`;
+	for (const line of text.split('\n')) {
+		if (line.startsWith('#'))
+			continue;
+		const i = line.lastIndexOf(' ');
+		if (i <= 0)
+			continue;
+		const key = line.slice(0, i);
+		if (!byObject) {
+			if (key === want)
+				return Number(line.slice(i + 1));
+			continue;
+		}
+		const m = /^([^{]+)(?:\{(.*)\})?$/.exec(key);
+		if (m === null || m[1] !== name)
+			continue;
+		const got = {};
+		for (const [, k, v] of (m[2] ?? '').matchAll(
+		    /([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+			got[k] = v;
+		const a = Object.keys(got).sort();
+		const b = Object.keys(labels).sort();
+		if (a.length === b.length && a.every((k, j) => k === b[j] &&
+		    got[k] === String(labels[k])))
+			return Number(line.slice(i + 1));
+	}
+	return undefined;
 }
 
 /* --- configuration ---------------------------------------------------- */
