@@ -121,6 +121,7 @@ struct config_schema {
 
 #define OFF(field) offsetof(struct kefu_config, field)
 #define TG(field) offsetof(struct config_telegram, field)
+#define WH(field) offsetof(struct config_webhook, field)
 
 static int	config_check_ws_path(const char *, char **);
 static int	config_check_timezone(const char *, char **);
@@ -151,6 +152,10 @@ static const char *const config_no_strings[] = {
 };
 static const char *const config_assignment_choices[] = {
 	"manual", "round_robin", NULL
+};
+static const char *const config_webhook_events[] = {
+	"conversation.created", "conversation.handed_off",
+	"conversation.resolved", "message.created", NULL
 };
 static const char *const config_tg_mode_choices[] = {
 	"poll", "webhook", NULL
@@ -544,6 +549,56 @@ static const struct config_schema config_schema[] = {
 	  .offset = OFF(inbox_escalate_after),
 	  .help = "A conversation waiting this long for a person is "
 		  "escalated again (marked and notified); 0 turns it off."
+	},
+
+	{ .key = "inbox.webhooks",
+	  .type = SCHEMA_RECORDS,
+	  .offset = OFF(webhooks),
+	  .record_size = sizeof(struct config_webhook),
+	  .help = "Outgoing webhooks, as a list of groups: webhooks = ( { url "
+		  "= \"https://...\"; secret = \"...\"; events = [ ... ]; } ). "
+		  "Each event is POSTed as JSON with an X-Kefu-Signature "
+		  "header (sha256=HMAC-SHA256 of the body, hex) and retried "
+		  "with back-off until it is accepted (docs/api.md)."
+	},
+	{ .key = "inbox.webhooks.url",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .required = 1,
+	  .default_str = "",
+	  .maximum = 1024,
+	  .check = config_check_base_url,
+	  .offset = WH(url),
+	  .help = "Where the events are POSTed (http or https)."
+	},
+	{ .key = "inbox.webhooks.secret",
+	  .type = SCHEMA_STRING,
+	  .member = 1,
+	  .required = 1,
+	  .secret = 1,
+	  .default_str = "",
+	  .maximum = 256,
+	  .offset = WH(secret),
+	  .help = "The key of the signature (secret: it is never logged)."
+	},
+	{ .key = "inbox.webhooks.events",
+	  .type = SCHEMA_LIST,
+	  .item = SCHEMA_ENUM,
+	  .member = 1,
+	  .choices = config_webhook_events,
+	  .default_list = config_webhook_events,
+	  .offset = WH(events),
+	  .help = "The events sent."
+	},
+	{ .key = "inbox.webhooks.timeout",
+	  .type = SCHEMA_INT,
+	  .unit = "milliseconds",
+	  .member = 1,
+	  .minimum = 1000,
+	  .maximum = 120000,
+	  .default_num = 10000,
+	  .offset = WH(timeout_ms),
+	  .help = "Time limit of one delivery."
 	},
 
 	{ .key = "engine",
@@ -1737,7 +1792,7 @@ config_record_dup(const struct config_schema *r,
 		other = *config_str_field((char *)recs->v +
 		    i * r->record_size, name);
 		if (strcmp(last, other) == 0) {
-			*why = xasprintf("\"%s\" is the name of another bot",
+			*why = xasprintf("\"%s\" is used by another entry",
 			    last);
 			return (-1);
 		}

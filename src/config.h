@@ -47,6 +47,18 @@ struct config_telegram {
 	int	 timeout_ms;		/* one API request */
 };
 
+/* One outgoing webhook (inbox.webhooks). */
+struct config_webhook {
+	char	*url;
+	char	*secret;		/* HMAC key; secret */
+	struct config_list events;	/* "conversation.created", ... */
+	int	 timeout_ms;
+};
+
+/* The i-th outgoing webhook of a config. */
+#define CONFIG_WEBHOOK(cfg, i) \
+	(&((struct config_webhook *)(cfg)->webhooks.v)[i])
+
 /* The i-th Telegram bot of a config. */
 #define CONFIG_TELEGRAM(cfg, i) \
 	(&((struct config_telegram *)(cfg)->telegram.v)[i])
@@ -90,6 +102,7 @@ struct kefu_config {
 	int	 inbox_secure_cookie;
 	char	*inbox_assignment;	/* "manual" or "round_robin" */
 	int	 inbox_escalate_after;	/* seconds; 0 off */
+	struct config_records webhooks;	/* struct config_webhook */
 
 	/* engine */
 	char	*engine_default_lang;	/* "en" or "zh-CN" */

@@ -37,6 +37,7 @@
 #include "server.h"
 #include "store.h"
 #include "timers.h"
+#include "webhooks.h"
 #include "xmalloc.h"
 
 #ifndef KEFU_SYSCONFDIR
@@ -227,6 +228,7 @@ kefud_shutdown(void)
 	timers_shutdown();
 	inbox_live_shutdown();
 	delivery_shutdown();
+	webhooks_shutdown();
 	server_stop();
 	pipeline_shutdown();
 	if (kefu->httpc != NULL) {
@@ -384,6 +386,7 @@ main(int argc, char **argv)
 
 	pipeline_init();
 	delivery_init();
+	webhooks_init();
 	timers_init();
 	log_info("kefud", "msg=\"started\" config=%s store=%s", logq(path),
 	    logq(kefu->cfg->store_path));

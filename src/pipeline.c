@@ -32,6 +32,7 @@
 #include "pipeline.h"
 #include "store.h"
 #include "timers.h"
+#include "webhooks.h"
 #include "xmalloc.h"
 
 #define PIPELINE_KB_HITS	5	/* knowledge-base hits for the engine */
@@ -129,7 +130,7 @@ pipeline_store_reply(const struct conversation *c, struct message *out,
 		return (-1);
 	outbox_added = 1;
 	pipeline_changed(c->id, out->id);
-	return (0);
+	return (webhooks_emit("message.created", c->id, out->id));
 }
 
 /* Add an audit event to the conversation; data (an object) is taken. */
@@ -283,6 +284,15 @@ pipeline_apply(struct conversation *c, const struct route *in,
 		} else
 			c->waiting_since = 0;
 		pipeline_changed(c->id, 0);
+		if (strcmp(c->status, "pending") == 0 || strcmp(c->status,
+		    "resolved") == 0) {
+			/* Saved first, so the event shows the new status. */
+			if (store_conversation_save(kefu->store, c) != 0 ||
+			    webhooks_emit(strcmp(c->status, "pending") == 0 ?
+			    "conversation.handed_off" : "conversation.resolved",
+			    c->id, 0) != 0)
+				return (-1);
+		}
 	}
 	c->updated_at = now;
 	return (store_conversation_save(kefu->store, c));
@@ -301,7 +311,7 @@ pipeline_process(struct message *m)
 	char			*cause = NULL, labels[128];
 	int64_t			 now = now_ms();
 	const char		*who;
-	int			 r, nhits = 0;
+	int			 r, nhits = 0, created;
 
 	memset(&c, 0, sizeof c);
 	if (store_begin(kefu->store) != 0)
@@ -311,8 +321,8 @@ pipeline_process(struct message *m)
 	if (store_contact_ensure(kefu->store, m->channel, m->account, who,
 	    m->sender_name, now, &m->contact_id) != 0)
 		goto fail;
-	if (store_conversation_ensure(kefu->store, m->contact_id, m->channel,
-	    m->account, m->conv_external, now, &c) == -1)
+	if ((created = store_conversation_ensure(kefu->store, m->contact_id,
+	    m->channel, m->account, m->conv_external, now, &c)) == -1)
 		goto fail;
 	m->conversation_id = c.id;
 	m->direction = MSG_IN;
@@ -332,6 +342,9 @@ pipeline_process(struct message *m)
 	}
 	metrics_inc("kefu_messages_in_total", labels);
 	pipeline_changed(c.id, m->id);
+	if ((created == 1 && webhooks_emit("conversation.created", c.id,
+	    0) != 0) || webhooks_emit("message.created", c.id, m->id) != 0)
+		goto fail;
 	if (m->edit_of != NULL) {
 		/* An edit is kept with the transcript, not answered again. */
 		conversation_clear(&c);
@@ -612,6 +625,8 @@ pipeline_flush(void)
 	}
 	if (kick)
 		delivery_kick();
+	if (kefu->cfg->webhooks.n > 0)
+		webhooks_kick();
 }
 
 static void

@@ -264,7 +264,23 @@ static const char *store_migrations[] = {
 	"CREATE INDEX conversations_status ON conversations"
 	" (status, last_message_at);"
 	"UPDATE conversations SET waiting_since = updated_at"
-	" WHERE status = 'pending';"
+	" WHERE status = 'pending';",
+
+	/*
+	 * 7: outgoing webhooks' own outbox: each event's body is written in
+	 * the transaction that made it true and sent after the commit,
+	 * with retries (webhooks.c).
+	 */
+	"CREATE TABLE webhook_outbox ("
+	" id INTEGER PRIMARY KEY,"
+	" url TEXT NOT NULL,"
+	" event TEXT NOT NULL,"
+	" body TEXT NOT NULL CHECK (json_valid(body)),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" due_at INTEGER NOT NULL,"
+	" last_error TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX webhook_outbox_due ON webhook_outbox (due_at);"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,

@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION	6
+#define STORE_SCHEMA_VERSION	7
 
 struct conversation {
 	int64_t	 id;

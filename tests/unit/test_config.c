@@ -560,8 +560,8 @@ test_error_more(void **state)
 		{ "channels = { telegram = (\n { name = \"a\";"
 		  " token = \"12:ab\"; },\n { name = \"a\";"
 		  " token = \"13:cd\"; } ); };\n",
-		  "3: channels.telegram[2].name: \"a\" is the name of "
-		  "another bot" },
+		  "3: channels.telegram[2].name: \"a\" is used by another "
+		  "entry" },
 		{ "channels = { telegram = (\n { name = \"a\";"
 		  " token = \"12:ab\";\n poll_timeout = 90; } ); };\n",
 		  "3: channels.telegram[1].poll_timeout: 90 is above the "
