@@ -376,7 +376,7 @@ api_logout(struct api_call *c)
 		free(token);
 	}
 	c->cookie = api_cookie("", api_secure(c->req));
-	api_ok_after_commit(c, HTTP_STATUS_OK, json_object_new_object());
+	api_ok_after_commit(c, HTTP_STATUS_NO_CONTENT, NULL);
 }
 
 /* GET /api/me. */
@@ -710,6 +710,20 @@ api_split(struct api_call *c, const char *path)
 	return (0);
 }
 
+/* Whether the rest of a body is only white space. */
+static int
+api_only_space(const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' &&
+		    p[i] != '\n')
+			return (0);
+	}
+	return (1);
+}
+
 /* Parse a positive id; 0 if it is not one. */
 static int64_t
 api_parse_id(const char *s)
@@ -749,7 +763,9 @@ api_handler(struct http_request *req, void *arg)
 			c->body = json_tokener_parse_ex(tok, body, (int)len);
 			if (c->body == NULL ||
 			    json_tokener_get_error(tok) != json_tokener_success ||
-			    !json_object_is_type(c->body, json_type_object)) {
+			    !json_object_is_type(c->body, json_type_object) ||
+			    !api_only_space(body + json_tokener_get_parse_end(
+			    tok), len - json_tokener_get_parse_end(tok))) {
 				json_tokener_free(tok);
 				api_error(c, HTTP_STATUS_BAD_REQUEST,
 				    "bad_request", "the body is not a JSON "
@@ -760,6 +776,12 @@ api_handler(struct http_request *req, void *arg)
 		}
 	}
 	if (post && c->nseg == 2 && strcmp(c->seg[1], "login") == 0) {
+		/* A login from another site would log the browser in. */
+		if (!api_origin_ok(req)) {
+			api_error(c, HTTP_STATUS_FORBIDDEN, "csrf",
+			    "a login from another origin");
+			return;
+		}
 		api_login(c);
 		return;
 	}

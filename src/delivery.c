@@ -154,7 +154,7 @@ delivery_done(struct delivery *d, enum delivery_result result,
 	int64_t	 now = now_ms();
 
 	delivery_unlink(d);
-	pipeline_changed(0, d->message_id);
+	pipeline_status_changed(d->message_id);
 	switch (result) {
 	case DELIVERY_OK:
 	case DELIVERY_HELD:

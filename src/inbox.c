@@ -74,7 +74,8 @@ static const char *const inbox_view_sql[] = {
 	" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?4 OFFSET ?5",
 
 	"SELECT " SUMMARY_COLUMNS SUMMARY_FROM
-	" WHERE c.status = 'resolved'" SUMMARY_FILTERS
+	" WHERE (c.status = 'resolved' OR (c.status = 'bot' AND"
+	" c.resolved_at IS NOT NULL))" SUMMARY_FILTERS
 	" ORDER BY c.resolved_at DESC, c.id DESC LIMIT ?4 OFFSET ?5",
 
 	"SELECT " SUMMARY_COLUMNS SUMMARY_FROM
@@ -614,6 +615,8 @@ inbox_engine_event(struct store *s, struct conversation *c,
 	}
 	c->waiting_since = 0;
 	c->updated_at = now_ms();
+	if (type == ENGINE_EV_RESOLVED)
+		c->resolved_at = c->updated_at;
 	if (store_conversation_save(s, c) != 0)
 		return (-1);
 	memset(&ev, 0, sizeof ev);
@@ -691,7 +694,8 @@ inbox_reopen(struct store *s, int64_t id, const struct agent *a,
 		conversation_clear(&c);
 		return (INBOX_FORBIDDEN);
 	}
-	if (strcmp(c.status, "resolved") != 0) {
+	if (strcmp(c.status, "resolved") != 0 &&
+	    (strcmp(c.status, "bot") != 0 || c.resolved_at == 0)) {
 		*why = xasprintf("the conversation is %s, not resolved",
 		    c.status);
 		conversation_clear(&c);
@@ -797,8 +801,10 @@ inbox_write(struct store *s, int64_t id, const struct agent *a, int note,
 		r = store_message_insert(s, &m) == 1 ? 0 : -1;
 		if (r == 0)
 			pipeline_changed(c.id, m.id);
-	} else
+	} else {
 		r = pipeline_outbound(&m);
+		free(m.status);		/* the store's "queued" */
+	}
 	*message_id = m.id;
 	if (r == 0) {
 		c.last_message_at = now_ms();

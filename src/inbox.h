@@ -83,8 +83,16 @@ void	 inbox_live_init(void);
 void	 inbox_live_shutdown(void);
 /* Whether any inbox page is connected (else nothing is published). */
 int	 inbox_live_active(void);
-/* Publish a committed change (message_id 0: the conversation itself). */
-void	 inbox_live_publish(int64_t, int64_t);
+/*
+ * Publish a committed change (message_id 0: the conversation itself;
+ * status_only: a message's delivery status changed).
+ */
+void	 inbox_live_publish(int64_t, int64_t, int);
+/*
+ * A change happened while no page was connected: use up an event id, so
+ * that a page that reconnects with an older id is told to reload.
+ */
+void	 inbox_live_gap(void);
 /* Whether the agent has an inbox page open. */
 int	 inbox_live_online(int64_t);
 

@@ -138,32 +138,55 @@ inbox_live_online(int64_t agent_id)
 	return (0);
 }
 
-/* The oldest event id still in the ring. */
-static int64_t
-live_oldest(void)
+/*
+ * Whether every event after last is in the ring with its frame (none was
+ * overwritten, none happened while no page was connected).
+ */
+static int
+live_can_replay(int64_t last)
 {
-	int64_t	first = live_next_id - INBOX_RING;
 	int64_t	i;
 
-	for (i = first; i < live_next_id; i++) {
-		if (i >= 0 && live_ring[i % INBOX_RING].frame != NULL &&
-		    live_ring[i % INBOX_RING].id == i)
-			return (i);
+	if (last >= live_next_id || live_next_id - last > INBOX_RING)
+		return (0);
+	for (i = last + 1; i < live_next_id; i++) {
+		if (live_ring[i % INBOX_RING].id != i ||
+		    live_ring[i % INBOX_RING].frame == NULL)
+			return (0);
 	}
-	return (live_next_id);
+	return (1);
+}
+
+/* A change with no page to see it: an id used up, with no frame. */
+void
+inbox_live_gap(void)
+{
+	struct live_event	*e;
+
+	if (!live_started)
+		return;
+	e = &live_ring[live_next_id % INBOX_RING];
+	free(e->frame);
+	e->frame = NULL;
+	e->id = live_next_id++;
 }
 
 /* Publish a committed change to every page. */
 void
-inbox_live_publish(int64_t conversation_id, int64_t message_id)
+inbox_live_publish(int64_t conversation_id, int64_t message_id,
+    int status_only)
 {
 	struct json_object	*o, *conv = NULL, *msg = NULL;
 	struct live_event	*e;
 	struct live_conn	*c;
 	int64_t			 id;
 
-	if (live_count == 0 || kefu->store == NULL)
+	if (kefu->store == NULL)
 		return;
+	if (live_count == 0) {
+		inbox_live_gap();
+		return;
+	}
 	if (message_id != 0 && inbox_message(kefu->store, message_id,
 	    &msg) != 1)
 		return;
@@ -179,7 +202,8 @@ inbox_live_publish(int64_t conversation_id, int64_t message_id)
 	json_object_object_add(o, "type", json_object_new_string("event"));
 	json_object_object_add(o, "id", json_object_new_int64(id));
 	json_object_object_add(o, "kind", json_object_new_string(
-	    msg != NULL ? "message" : "conversation"));
+	    msg == NULL ? "conversation" : status_only ? "message_status" :
+	    "message"));
 	json_object_object_add(o, "conversation_id",
 	    json_object_new_int64(conversation_id));
 	json_object_object_add(o, "conversation", conv);
@@ -202,21 +226,19 @@ static void
 live_hello(struct live_conn *c, int64_t last)
 {
 	struct json_object	*o;
-	int64_t			 i, oldest = live_oldest();
+	int64_t			 i;
+	int			 replay;
 
+	replay = last != 0 && live_can_replay(last);
 	o = json_object_new_object();
-	if (last != 0 && (last + 1 < oldest || last >= live_next_id))
-		json_object_object_add(o, "type",
-		    json_object_new_string("reset"));
-	else
-		json_object_object_add(o, "type",
-		    json_object_new_string("ready"));
+	json_object_object_add(o, "type", json_object_new_string(
+	    last != 0 && !replay ? "reset" : "ready"));
 	json_object_object_add(o, "last_event",
 	    json_object_new_int64(live_next_id - 1));
 	live_queue(c, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
-	if (last != 0 && last + 1 >= oldest && last < live_next_id) {
+	if (replay) {
 		for (i = last + 1; i < live_next_id; i++)
 			live_queue(c, live_ring[i % INBOX_RING].frame);
 	}

@@ -87,6 +87,7 @@ pipeline_fail_turn(const char *what)
 struct change {
 	int64_t	conversation_id;
 	int64_t	message_id;
+	int	status_only;
 };
 
 /* Publish a committed change to the inbox. */
@@ -95,22 +96,40 @@ pipeline_publish(void *arg)
 {
 	struct change	*ch = arg;
 
-	inbox_live_publish(ch->conversation_id, ch->message_id);
+	inbox_live_publish(ch->conversation_id, ch->message_id,
+	    ch->status_only);
 	free(ch);
+}
+
+/* Tell the inbox of a change after the commit. */
+static void
+pipeline_change(int64_t conversation_id, int64_t message_id, int status_only)
+{
+	struct change	*ch;
+
+	if (!inbox_live_active()) {
+		inbox_live_gap();
+		return;
+	}
+	ch = xmalloc(sizeof *ch);
+	ch->conversation_id = conversation_id;
+	ch->message_id = message_id;
+	ch->status_only = status_only;
+	pipeline_after_commit(pipeline_publish, ch);
 }
 
 /* A conversation or message changed: tell the inbox after the commit. */
 void
 pipeline_changed(int64_t conversation_id, int64_t message_id)
 {
-	struct change	*ch;
+	pipeline_change(conversation_id, message_id, 0);
+}
 
-	if (!inbox_live_active())
-		return;
-	ch = xmalloc(sizeof *ch);
-	ch->conversation_id = conversation_id;
-	ch->message_id = message_id;
-	pipeline_after_commit(pipeline_publish, ch);
+/* A message's delivery status changed. */
+void
+pipeline_status_changed(int64_t message_id)
+{
+	pipeline_change(0, message_id, 1);
 }
 
 /* Store one outbound reply and queue it for delivery. */

@@ -65,6 +65,8 @@ void	 pipeline_set_nlu(const struct nlu *);
  * inbox's live feed hears of it after the commit.
  */
 void	 pipeline_changed(int64_t, int64_t);
+/* A message's delivery status changed (the same, as "message_status"). */
+void	 pipeline_status_changed(int64_t);
 
 /* Run fn(arg) after the next commit (or at the end of this turn). */
 void	 pipeline_after_commit(void (*)(void *), void *);
