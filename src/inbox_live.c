@@ -38,7 +38,7 @@
 #define INBOX_RING		1024	/* events kept for catching up */
 #define INBOX_QUEUE_MAX		2048	/* frames queued per page */
 #define INBOX_RX_MAX		4096	/* bytes of a page's frame */
-#define INBOX_TICK_MS		10000
+#define INBOX_TICK_MS		1000
 
 struct live_event {
 	int64_t		 id;
