@@ -56,7 +56,8 @@ dbuf_add(struct dbuf *b, const char *s, size_t len)
 		b->size = (b->len + len + 1) * 2;
 		b->s = xrealloc(b->s, b->size);
 	}
-	memcpy(b->s + b->len, s, len);
+	if (len > 0)
+		memcpy(b->s + b->len, s, len);
 	b->len += len;
 	b->s[b->len] = '\0';
 }

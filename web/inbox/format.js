@@ -69,7 +69,8 @@ export function day(t) {
 	if (!Number.isFinite(t))
 		return '';
 	const d = new Date(t);
-	return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+	return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-` +
+	    pad(d.getDate());
 }
 
 /* An ISO time for <time datetime>. */
@@ -87,6 +88,9 @@ export function sentimentWord(s) {
 /* A signed number with a real minus sign: "−0.4", "+0.2", "0". */
 export function signed(x) {
 	const r = Math.round(x * 10) / 10;
+
+	if (r === 0)
+		return '0';
 	return r < 0 ? `\u2212${Math.abs(r)}` : r > 0 ? `+${r}` : '0';
 }
 

@@ -59,11 +59,22 @@ const VIEWS = {
 	},
 	resolved: {
 		title: 'Resolved',
-		match: (c) => c.status === 'resolved',
+		match: (c) => c.status === 'resolved' || rating(c),
 		order: (a, b) => (b.resolved_at ?? b.updated_at) -
 		    (a.resolved_at ?? a.updated_at) || b.id - a.id
 	}
 };
+
+/* Resolved by an agent, the bot waiting for the customer's rating. */
+function rating(c) {
+	return c.status === 'bot' && Number.isFinite(c.resolved_at) &&
+	    c.resolved_at > 0;
+}
+
+/* The status as the agent reads it. */
+function statusText(c) {
+	return rating(c) ? 'Awaiting rating' : statusLabel(c.status);
+}
 
 function byRecent(a, b) {
 	return (b.last_message_at ?? b.updated_at) -
@@ -86,12 +97,13 @@ const S = {
 	next: null,		/* the view's next page (offset), or null */
 	listGen: 0,
 	openId: null,
-	open: null,		/* {contact, messages: Map, nodes: Map, loaded} */
+	open: null,		/* {contact, messages, nodes, loaded} */
 	outgoing: new Map(),	/* client_id -> {convId, text, note, node} */
 	canned: [],
 	cannedActive: -1,
 	cannedShown: [],
 	couldReply: null,	/* whether the composer allowed replies */
+	stick: true,		/* the transcript follows new messages */
 	live: null,
 	notified: new Set(),
 	renderQueued: false,
@@ -263,7 +275,8 @@ async function logout() {
 
 function wireApp() {
 	for (const b of document.querySelectorAll('.view-btn'))
-		b.addEventListener('click', () => setView(b.dataset.view, true));
+		b.addEventListener('click', () => setView(b.dataset.view,
+		    true));
 	$('channel-filter').addEventListener('change', (e) => {
 		S.channel = e.target.value;
 		reloadList();
@@ -290,6 +303,7 @@ function wireApp() {
 		b.addEventListener('click', () => act(b.dataset.action));
 	wireComposer();
 	wireDialogs();
+	wireTranscript();
 }
 
 function setView(view, load) {
@@ -492,8 +506,14 @@ function render() {
 		return;
 	renderCounts();
 	renderList();
-	if (S.open)
+	if (S.open) {
 		renderConvHead();
+		/* The contact's list shows the open conversation's status. */
+		const c = S.convs.get(S.openId);
+		const st = c ? statusText(c) : null;
+		if (S.open.drawnStatus !== st)
+			renderContact();
+	}
 }
 
 function waitingCount() {
@@ -508,7 +528,6 @@ function renderCounts() {
 	const n = waitingCount();
 	const badge = $('waiting-count');
 	badge.textContent = String(n);
-	badge.setAttribute('aria-label', `${n} waiting`);
 	badge.classList.toggle('count--zero', n === 0);
 	document.title = n > 0 ? `(${n}) ${TITLE}` : TITLE;
 }
@@ -593,7 +612,18 @@ function fillItem(li, c) {
 		{ class: 'ci-assignee' }, `with ${agentName(c.assignee)}`) :
 		null,
 	    preview);
-	replace(li, a);
+	/* Update the link in place: it may have the keyboard focus. */
+	const old = li.firstElementChild;
+	if (old && old.tagName === 'A') {
+		old.className = a.className;
+		old.setAttribute('href', a.getAttribute('href'));
+		if (a.hasAttribute('aria-current'))
+			old.setAttribute('aria-current', 'true');
+		else
+			old.removeAttribute('aria-current');
+		replace(old, ...Array.from(a.childNodes));
+	} else
+		replace(li, a);
 }
 
 function previewWho(author) {
@@ -610,6 +640,7 @@ function openConversation(id) {
 	clear($('transcript'));
 	$('note-toggle').checked = false;
 	S.couldReply = null;
+	S.stick = true;
 	for (const o of S.outgoing.values())
 		if (o.convId === id)
 			$('transcript').appendChild(o.node);
@@ -635,6 +666,9 @@ function closeConversation() {
 }
 
 async function loadConversation(id) {
+	const t = $('transcript');
+	/* Screen readers: not every message of a whole transcript. */
+	t.setAttribute('aria-busy', 'true');
 	try {
 		const r = await get(`/api/conversations/${id}`);
 		if (S.openId !== id || !S.open)
@@ -647,14 +681,18 @@ async function loadConversation(id) {
 			upsertMessage(m);
 		renderConvHead();
 		renderContact();
-		scrollToEnd(true);
+		if (S.stick)
+			scrollToEnd();
 	} catch (e) {
 		if (!(e instanceof ApiError))
 			throw e;
 		if (S.openId === id && e.status !== 401)
 			say($('conv-error'), e.status === 404 ?
 			    'There is no such conversation.' :
-			    `The conversation could not be loaded: ${e.message}`);
+			    'The conversation could not be loaded: ' +
+			    e.message);
+	} finally {
+		t.removeAttribute('aria-busy');
 	}
 }
 
@@ -669,15 +707,16 @@ function allowed(c) {
 	const mine = !!(c.assignee && S.me && c.assignee.id === S.me.id);
 	const other = !!(c.assignee && !mine);
 	const st = c.status;
+	const done = st === 'resolved' || rating(c);
 	return {
-		claim: (st === 'pending' || st === 'bot' || st === 'open') &&
-		    !(st === 'open' && c.assignee),
+		claim: !done && (st === 'pending' || st === 'bot' ||
+		    st === 'open') && !(st === 'open' && c.assignee),
 		takeover: st === 'open' && other,
-		assign: st !== 'resolved' && (admin || !other),
+		assign: !done && (admin || !other),
 		handback: (st === 'pending' || st === 'open') &&
 		    (admin || mine),
-		resolve: st !== 'resolved' && (admin || mine),
-		reopen: st === 'resolved'
+		resolve: !done && (admin || mine),
+		reopen: done
 	};
 }
 
@@ -691,8 +730,9 @@ function renderConvHead() {
 	}
 	$('conv-title').textContent = contactName(c.contact, c.id);
 	const chip = $('conv-status');
-	chip.textContent = statusLabel(c.status);
-	chip.className = `status-chip status-chip--${safeClass(c.status)}`;
+	chip.textContent = statusText(c);
+	chip.className = `status-chip status-chip--${rating(c) ?
+	    'rating' : safeClass(c.status)}`;
 	const sub = [channelLabel(c.channel)];
 	if (c.status === 'pending') {
 		if (c.handoff_reason)
@@ -722,12 +762,16 @@ function renderContact() {
 	$('contact-lang').textContent = c?.lang ?? '—';
 	say($('contact-unreachable'), k.unreachable ?
 	    `Cannot be reached: ${k.unreachable}` : '');
+	if (S.open)
+		S.open.drawnStatus = c ? statusText(c) : null;
 	const hist = $('contact-history');
 	clear(hist);
 	const convs = Array.isArray(k.conversations) ? k.conversations : [];
 	for (const h of convs) {
-		const label = `#${h.id} · ${statusLabel(h.status)} · ` +
-		    day(h.created_at);
+		/* The open one's status may have changed since loading. */
+		const st = h.id === S.openId && c ? statusText(c) :
+		    statusLabel(h.status);
+		const label = `#${h.id} · ${st} · ${day(h.created_at)}`;
 		const csat = Number.isFinite(h.csat) ? el('span',
 		    { class: 'csat', title: 'Customer satisfaction' },
 		    `CSAT ${h.csat}/5`) : null;
@@ -746,9 +790,9 @@ function renderContact() {
 		if (!o || typeof o !== 'object')
 			continue;
 		const facts = ['status', 'carrier', 'tracking', 'eta', 'items',
-		    'total'].filter((f) => o[f] !== null && o[f] !== undefined &&
-		    o[f] !== '').map((f) => el('span', { class: 'order-fact' },
-		    `${f}: ${o[f]}`));
+		    'total'].filter((f) => o[f] !== null &&
+		    o[f] !== undefined && o[f] !== '').map((f) => el('span',
+		    { class: 'order-fact' }, `${f}: ${o[f]}`));
 		ol.appendChild(el('li', {}, el('strong', {},
 		    `#${o.order_id ?? o.id ?? '?'}`), ' ', facts));
 	}
@@ -770,7 +814,6 @@ function upsertMessage(m) {
 	const prev = open.nodes.get(m.id);
 	open.nodes.set(m.id, node);
 	const t = $('transcript');
-	const atEnd = nearEnd();
 	if (prev) {
 		prev.replaceWith(node);
 		return;
@@ -785,19 +828,31 @@ function upsertMessage(m) {
 		}
 	}
 	t.insertBefore(node, before);
-	if (atEnd)
-		scrollToEnd(false);
+	if (S.stick)
+		scrollToEnd();
 }
 
-function nearEnd() {
+/*
+ * The transcript sticks to its end (new messages scroll into view) until
+ * the agent scrolls up, and again once they scroll back down.  Layout
+ * changes (the header's buttons, the window) keep it where it sticks.
+ */
+function wireTranscript() {
 	const t = $('transcript');
-	return t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+	t.addEventListener('scroll', () => {
+		S.stick = t.scrollHeight - t.scrollTop - t.clientHeight < 40;
+	}, { passive: true });
+	if ('ResizeObserver' in window)
+		new ResizeObserver(() => {
+			if (S.stick)
+				scrollToEnd();
+		}).observe(t);
 }
 
-function scrollToEnd(force) {
+function scrollToEnd() {
 	const t = $('transcript');
-	if (force || nearEnd())
-		t.scrollTop = t.scrollHeight;
+	t.scrollTop = t.scrollHeight;
+	S.stick = true;
 }
 
 const AUTHOR_LABEL = { bot: 'Bot', system: 'System' };
@@ -876,6 +931,7 @@ function understoodNode(m) {
 	if (w)
 		tags.appendChild(el('span', { class: ['tag',
 		    `tag--${w}`], title: 'Sentiment, from \u22121 to +1' },
+		    Math.abs(m.sentiment) < 0.05 ? w :
 		    `${w} ${signed(m.sentiment)}`));
 	return tags;
 }
@@ -936,9 +992,8 @@ async function doAction(id, action, body) {
 			throw e;
 		if (e.status === 409 && e.code === 'conflict' &&
 		    action === 'claim') {
-			if (e.data.assignee)
-				upsertConv({ ...c409(id, e.data.assignee) },
-				    false);
+			if (e.data.assignee && S.convs.has(id))
+				upsertConv(c409(id, e.data.assignee), false);
 			confirmTakeover(e.data.assignee);
 		} else if (e.status !== 401)
 			say($('conv-error'), actionError(action, e));
@@ -1018,7 +1073,7 @@ async function openAssign() {
 	}
 }
 
-/* --- the composer ---------------------------------------------------------- */
+/* --- the composer ------------------------------------------------------ */
 
 function renderComposerMode() {
 	const c = S.convs.get(S.openId);
@@ -1036,7 +1091,8 @@ function renderComposerMode() {
 	text.setAttribute('aria-label', note ? 'Internal note (only ' +
 	    'agents see it)' : 'Reply to the customer');
 	text.placeholder = note ? 'Internal note — only agents see it' :
-	    'Reply… (Enter sends, Shift+Enter new line, / for canned replies)';
+	    'Reply… (Enter sends, Shift+Enter new line, / for canned ' +
+	    'replies)';
 	$('composer-send').textContent = note ? 'Add note' : 'Send';
 	$('composer-hint').textContent = canReply ? '' : c &&
 	    c.status === 'open' && c.assignee ? `${agentName(c.assignee)} ` +
@@ -1169,7 +1225,7 @@ async function send() {
 	const out = { convId: id, text, note, node };
 	S.outgoing.set(clientId, out);
 	$('transcript').appendChild(node);
-	scrollToEnd(true);
+	scrollToEnd();
 	t.value = '';
 	say($('composer-error'), '');
 	const action = note ? 'note' : 'reply';
@@ -1202,7 +1258,7 @@ async function send() {
 	}
 }
 
-/* --- live state and notifications ------------------------------------------ */
+/* --- live state and notifications -------------------------------------- */
 
 function liveState(st) {
 	const s = $('live-status');
@@ -1260,6 +1316,7 @@ window.KefuInbox = {
 			view: S.view,
 			live: S.live ? S.live.connected : false,
 			lastEvent: S.live ? S.live.lastEvent : 0,
+			resets: S.live ? S.live.resets : 0,
 			waiting: waitingCount(),
 			openId: S.openId,
 			messages: S.open ? [...S.open.messages.keys()] : [],

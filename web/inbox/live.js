@@ -37,6 +37,7 @@ export class Live {
 		this.pongTimer = null;
 		this.stopped = true;
 		this.readyCount = 0;
+		this.resets = 0;	/* "reset" answers, for tests */
 		this.openedAt = 0;
 		this.onOnline = () => {
 			if (!this.stopped && this.ws === null) {
@@ -63,7 +64,8 @@ export class Live {
 		if (this.ws !== null) {
 			const ws = this.ws;
 			this.ws = null;
-			ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+			ws.onclose = ws.onmessage = ws.onerror = null;
+			ws.onopen = null;
 			ws.close(1000);
 		}
 		this.h.onState('offline');
@@ -96,8 +98,8 @@ export class Live {
 	}
 
 	get connected() {
-		return this.ws !== null && this.ws.readyState === WebSocket.OPEN &&
-		    this.isReady;
+		return this.ws !== null && this.isReady &&
+		    this.ws.readyState === WebSocket.OPEN;
 	}
 
 	connect() {
@@ -156,6 +158,7 @@ export class Live {
 			this.h.onReady(this.readyCount++ > 0);
 			break;
 		case 'reset':
+			this.resets++;
 			this.lastEvent = Number.isSafeInteger(f.last_event) ?
 			    f.last_event : 0;
 			this.isReady = true;
@@ -164,7 +167,8 @@ export class Live {
 			this.h.onReset();
 			break;
 		case 'event':
-			if (!Number.isSafeInteger(f.id) || f.id <= this.lastEvent)
+			if (!Number.isSafeInteger(f.id) ||
+			    f.id <= this.lastEvent)
 				break;		/* seen already */
 			this.lastEvent = f.id;
 			this.h.onEvent(f);
@@ -180,7 +184,8 @@ export class Live {
 		this.h.onState('offline');
 		if (opened && Date.now() - this.openedAt > STABLE_AFTER)
 			this.attempt = 0;
-		const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** this.attempt);
+		const base = Math.min(BACKOFF_MAX,
+		    BACKOFF_MIN * 2 ** this.attempt);
 		const delay = base / 2 + Math.random() * base / 2;
 		this.attempt = Math.min(this.attempt + 1, 16);
 		if (!opened)
