@@ -575,7 +575,8 @@ tg_dispatch(struct tg *tg)
 	int64_t		 now = now_ms(), wait = -1, w;
 	int		 blocked;
 
-	if (tg->stopped)
+	/* Until getMe answers, jobs wait in the queue. */
+	if (tg->stopped || !tg->ready)
 		return;
 	if (tg->paused_until > now) {
 		tg_dispatch_later(tg, tg->paused_until - now);
@@ -637,11 +638,6 @@ tg_send(struct channel *ch, const struct message *m, struct delivery *d)
 	size_t			 i;
 	int			 r;
 
-	if (!tg->ready) {
-		delivery_done(d, DELIVERY_TEMPFAIL, 5000,
-		    "the bot has not started (getMe)", NULL);
-		return;
-	}
 	if (m->conv_external == NULL ||
 	    tg_parse_id(m->conv_external, &chat_id) != 0) {
 		delivery_done(d, DELIVERY_PERMFAIL, 0, "no Telegram chat id",
@@ -1349,7 +1345,7 @@ tg_got_me(void *arg, const struct httpc_response *res)
 	tg_response_clear(&r);
 	if (!tg->webhook)
 		tg_poll(tg);
-	delivery_kick();
+	tg_dispatch(tg);
 }
 
 /* Ask Telegram who the bot is. */

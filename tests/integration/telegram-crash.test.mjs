@@ -16,13 +16,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startKefud, storeQuery, waitUntil } from '../lib/harness.mjs';
+import { startKefud, storeQuery, storeQueryAsync, waitUntil } from
+    '../lib/harness.mjs';
 import { startFakeTelegram } from '../lib/fake-telegram.mjs';
 
 const USERS = 20;
 
 function sql(k, query) {
 	return storeQuery(k.settings.store.path, query);
+}
+
+/* The same without blocking the event loop (the fake runs in it). */
+async function count(k, query) {
+	return (await storeQueryAsync(k.settings.store.path, query))[0].n;
 }
 
 /* Kill kefud now, from inside an event handler of the fake. */
@@ -46,12 +52,13 @@ async function checkRound(k, tg, updates) {
 	const ids = updates.map((u) => `${u.message.chat.id}:` +
 	    `${u.message.message_id}`);
 	const list = ids.map((x) => `'${x}'`).join(', ');
-	await waitUntil(() => sql(k, 'SELECT count(*) AS n FROM messages ' +
-	    `WHERE channel = 'telegram' AND external_id IN (${list})`)[0].n >=
-	    USERS, { timeout: 20000, what: 'every update to be stored' });
+	await waitUntil(async () => await count(k, 'SELECT count(*) AS n ' +
+	    'FROM messages WHERE channel = \'telegram\' AND external_id IN ' +
+	    `(${list})`) >= USERS, { timeout: 20000,
+	    what: 'every update to be stored' });
 	const chats = updates.map((u) => u.message.chat.id);
-	await waitUntil(() => chats.every((c) => tg.sentTo(c).length >= 1) &&
-	    sql(k, 'SELECT count(*) AS n FROM outbox')[0].n === 0,
+	await waitUntil(async () => chats.every((c) => tg.sentTo(c).length >=
+	    1) && await count(k, 'SELECT count(*) AS n FROM outbox') === 0,
 	{ timeout: 20000, what: 'every user to be answered' });
 	const last = Math.max(...updates.map((u) => u.update_id));
 	await tg.waitForRequest((r) => r.method === 'getUpdates' &&
@@ -123,12 +130,14 @@ test('kill -9 between receive and commit: nothing lost, one reply each',
 	tg.failNext('sendMessage', USERS, { delayMs: 30000 });
 	let held = null;
 	let last2 = Infinity;
+	let conns = [];
 	const onRequest = (rec) => {
 		if (rec.method === 'sendMessage' || (rec.method ===
 		    'getUpdates' && Number(rec.params.offset) > last2)) {
 			tg.off('request', onRequest);
 			held = rec;
 			killNow(k);
+			conns = [...tg.sockets];
 		}
 	};
 	tg.on('request', onRequest);
@@ -139,7 +148,15 @@ test('kill -9 between receive and commit: nothing lost, one reply each',
 	    Number(p.offset) > last2);
 	await waitUntil(() => held !== null, { what: 'a reply or the confirmation' });
 	await k.exited;
-	tg.clearFailures();	/* the new kefud's replies go through */
+	/*
+	 * Requests the dead kefud had written may still be read from its
+	 * connections: they stay held until every one of those is closed.
+	 * Then the new kefud's replies go through.
+	 */
+	await waitUntil(() => conns.every((s) => s.destroyed), {
+		what: 'the dead kefud\'s connections to close'
+	});
+	tg.clearFailures();
 	await restart(k);
 	await checkRound(k, tg, round2);
 	const r2ids = new Set(round2.map((u) => u.update_id));

@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { deepMerge, findKefud, metricValue, startKefud, storeQuery,
-    topSrcdir, waitUntil } from '../lib/harness.mjs';
+    storeQueryAsync, topSrcdir, waitUntil } from '../lib/harness.mjs';
 import { startFakeTelegram, updateType } from '../lib/fake-telegram.mjs';
 
 const CHAT = 8679559480;		/* beyond 32 bits */
@@ -52,9 +52,14 @@ function sql(k, query) {
 	return storeQuery(k.settings.store.path, query);
 }
 
+/* The same, leaving the event loop (and the fake's clock) running. */
+function sqlA(k, query) {
+	return storeQueryAsync(k.settings.store.path, query);
+}
+
 /* Every message of the conversations of a chat, oldest first. */
 function chatRows(k, chat) {
-	return sql(k, 'SELECT id, conversation_id, contact_id, channel, ' +
+	return sqlA(k, 'SELECT id, conversation_id, contact_id, channel, ' +
 	    'account, direction, author, external_id, conv_external, ' +
 	    'sender_external, text, value, status, status_reason, ' +
 	    'remote_id, buttons FROM messages WHERE conversation_id IN ' +
@@ -63,14 +68,15 @@ function chatRows(k, chat) {
 }
 
 /* The stored inbound message with this external_id, or undefined. */
-function inRow(k, externalId) {
-	return sql(k, 'SELECT * FROM messages WHERE channel = \'telegram\' ' +
-	    `AND direction = 'in' AND external_id = '${externalId}'`)[0];
+async function inRow(k, externalId) {
+	return (await sqlA(k, 'SELECT * FROM messages WHERE channel = ' +
+	    '\'telegram\' AND direction = \'in\' AND external_id = ' +
+	    `'${externalId}'`))[0];
 }
 
 /* Every message of the conversation of a stored message, oldest first. */
 function convRows(k, externalId) {
-	return sql(k, 'SELECT id, conversation_id, contact_id, channel, ' +
+	return sqlA(k, 'SELECT id, conversation_id, contact_id, channel, ' +
 	    'account, direction, author, external_id, conv_external, ' +
 	    'sender_external, text, value, status, status_reason, ' +
 	    'remote_id, buttons FROM messages WHERE conversation_id IN ' +
@@ -84,11 +90,11 @@ function convRows(k, externalId) {
  * committed with the message, so then the rows are final.  Returns them.
  */
 async function settle(k, externalId, timeout = 10000) {
-	await waitUntil(() => inRow(k, externalId) !== undefined, {
+	await waitUntil(async () => await inRow(k, externalId) !== undefined, {
 		timeout, what: `message ${externalId} to be stored`
 	});
-	return waitUntil(() => {
-		const rows = convRows(k, externalId);
+	return waitUntil(async () => {
+		const rows = await convRows(k, externalId);
 		return rows.length > 0 && outs(rows).every((r) =>
 		    r.status === 'sent' || r.status === 'failed') && rows;
 	}, { timeout, what: `the replies to ${externalId} to be sent` });
@@ -207,6 +213,7 @@ test('poll mode: a conversation from the first message to the rating',
 	    ['No', 'no']], 'quick replies as an inline keyboard');
 
 	/* "Yes, thanks": the press is answered; the rating is asked. */
+	const before = sent.length;
 	const yes = tg.queue(tg.callbackUpdate({ from: alice,
 	    message: followUp, data: 'yes' }));
 	const cbId = yes.callback_query.id;
@@ -214,7 +221,6 @@ test('poll mode: a conversation from the first message to the rating',
 	    'answerCallbackQuery' && r.params.callback_query_id === cbId,
 	    { done: true, what: 'answerCallbackQuery for the press' });
 	assert.equal(ans.status, 200);
-	const before = sent.length;
 	rows = await settle(k, `cb:${cbId}`);
 	const press = rows.find((r) => r.external_id === `cb:${cbId}`);
 	assert.equal(press.direction, 'in');
@@ -300,8 +306,8 @@ test('webhook mode: the secret is checked, 200 only after the commit',
 	r = await tg.pushWebhook(hook, hi, { secret: SECRET });
 	assert.equal(r.status, 200);
 	const hid = `${CHAT}:${hi.message.message_id}`;
-	assert.ok(inRow(k, hid), 'stored by the time of the 200');
-	const outNow = outs(chatRows(k, CHAT)).length;
+	assert.ok(await inRow(k, hid), 'stored by the time of the 200');
+	const outNow = outs(await chatRows(k, CHAT)).length;
 	assert.ok(outNow >= 1, 'the welcome was committed with it');
 	let rows = await settle(k, hid);
 	assert.equal(outs(rows).length, outNow);
@@ -313,7 +319,7 @@ test('webhook mode: the secret is checked, 200 only after the commit',
 	/* Telegram re-sends it (it did not see our 200): nothing new. */
 	r = await tg.pushWebhook(hook, hi, { secret: SECRET });
 	assert.equal(r.status, 200, 'a duplicate is acknowledged');
-	rows = chatRows(k, CHAT);
+	rows = await chatRows(k, CHAT);
 	assert.equal(rows.filter((x) => x.external_id === hid).length, 1);
 	assert.equal(outs(rows).length, outNow, 'and not answered again');
 
@@ -335,16 +341,16 @@ test('webhook mode: the secret is checked, 200 only after the commit',
 	/* "No" to "did that help?", then the offered person. */
 	const press = async (message, data) => {
 		const u = tg.callbackUpdate({ from: bob, message, data });
+		const n = tg.sentTo(CHAT).length;
 		const res = await tg.pushWebhook(hook, u, { secret: SECRET });
 		assert.equal(res.status, 200);
 		await tg.waitForRequest((x) => x.method ===
 		    'answerCallbackQuery' && x.params.callback_query_id ===
 		    u.callback_query.id, { done: true,
 		    what: `the press on ${data} to be answered` });
-		const n = tg.sentTo(CHAT).length;
 		const conv = await settle(k, `cb:${u.callback_query.id}`);
-		await waitUntil(() => tg.sentTo(CHAT).length === outs(
-		    chatRows(k, CHAT)).length, { what: 'the replies' });
+		await waitUntil(async () => tg.sentTo(CHAT).length === outs(
+		    await chatRows(k, CHAT)).length, { what: 'the replies' });
 		return { conv, replies: tg.sentTo(CHAT).slice(n) };
 	};
 	const followUp = tg.sentTo(CHAT).at(-1);
@@ -413,17 +419,17 @@ test('unknown update types are skipped; edits are stored, not answered; ' +
 	assert.equal(tg.sentTo(CHAT).length, replies);
 
 	/* The user blocks the bot, then unblocks it. */
-	const unreachable = () => sql(k, 'SELECT unreachable FROM contacts ' +
-	    `WHERE id = ${rows[0].contact_id}`)[0].unreachable;
-	assert.equal(unreachable(), null);
+	const unreachable = async () => (await sqlA(k, 'SELECT unreachable ' +
+	    `FROM contacts WHERE id = ${rows[0].contact_id}`))[0].unreachable;
+	assert.equal(await unreachable(), null);
 	tg.queue(tg.memberUpdate({ from: alice, oldStatus: 'member',
 	    newStatus: 'kicked' }));
-	await waitUntil(() => unreachable() !== null, {
+	await waitUntil(async () => await unreachable() !== null, {
 		what: 'the contact to be marked unreachable'
 	});
 	const back = tg.queue(tg.memberUpdate({ from: alice,
 	    oldStatus: 'kicked', newStatus: 'member' }));
-	await waitUntil(() => unreachable() === null, {
+	await waitUntil(async () => await unreachable() === null, {
 		what: 'the contact to be reachable again'
 	});
 	await confirmed(tg, back.update_id);

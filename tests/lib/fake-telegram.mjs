@@ -332,7 +332,7 @@ export class FakeTelegram extends EventEmitter {
 	/*
 	 * opts: token; bot {id, first_name, username}; floodCheck (true or
 	 * {chatIntervalMs: 1000, groupPerMinute: 20, perSecond: 30,
-	 * slackMs: 30}); firstUpdateId.
+	 * slackMs: 100}); firstUpdateId.
 	 */
 	constructor(opts = {}) {
 		super();
@@ -347,8 +347,14 @@ export class FakeTelegram extends EventEmitter {
 		};
 		this.flood = null;
 		if (opts.floodCheck) {
+			/*
+			 * slackMs: arrival times jitter (a new connection, a
+			 * busy loop on either side), and Telegram tolerates
+			 * short bursts; 100 ms still catches a client that
+			 * ignores the limit.
+			 */
 			this.flood = { chatIntervalMs: 1000, groupPerMinute: 20,
-			    perSecond: 30, slackMs: 30,
+			    perSecond: 30, slackMs: 100,
 			    ...(opts.floodCheck === true ? {} :
 			    opts.floodCheck) };
 		}
@@ -942,6 +948,14 @@ export class FakeTelegram extends EventEmitter {
 			}
 		}
 
+		/*
+		 * A client that is gone (killed while its request was read)
+		 * gets nothing done: as if Telegram never saw the call.
+		 */
+		if (aborted || req.socket.destroyed) {
+			rec.aborted = true;
+			return;
+		}
 		try {
 			const result = await handler.call(this, rec.params,
 			    rec, reply, () => aborted);

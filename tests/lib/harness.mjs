@@ -21,7 +21,7 @@
  * fixed time: it polls for a condition until a deadline.
  */
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -102,6 +102,25 @@ export function storeQuery(dbPath, sql) {
 	const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 10000',
 	    dbPath, sql], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
 	return out.trim() === '' ? [] : JSON.parse(out);
+}
+
+/*
+ * The same without blocking the event loop: resolves with the rows.  Use
+ * it while a fake server in this process is timing requests (a blocked
+ * loop would stamp them late).
+ */
+export function storeQueryAsync(dbPath, sql) {
+	return new Promise((resolve, reject) => {
+		execFile('sqlite3', ['-json', '-cmd', '.timeout 10000', dbPath,
+		    sql], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+		    (err, out) => {
+			if (err)
+				reject(err);
+			else
+				resolve(out.trim() === '' ? [] :
+				    JSON.parse(out));
+		});
+	});
 }
 
 /*
