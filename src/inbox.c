@@ -310,24 +310,33 @@ inbox_list(struct store *s, const struct inbox_filter *f,
 	return (0);
 }
 
-/* One conversation's summary object. */
-int
-inbox_conversation(struct store *s, int64_t id, struct json_object **out)
+/* Run a one-row query by id and turn the row into JSON: 1, 0 or -1. */
+static int
+inbox_one(struct store *s, const char *sql, int64_t id,
+    struct json_object *(*fn)(struct store *, sqlite3_stmt *),
+    struct json_object **out)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
 	*out = NULL;
-	if ((st = store_cached(s, inbox_summary_sql)) == NULL)
+	if ((st = store_cached(s, sql)) == NULL)
 		return (-1);
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*out = inbox_summary_row(s, st);
+		*out = fn(s, st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return (1);
 	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* One conversation's summary object. */
+int
+inbox_conversation(struct store *s, int64_t id, struct json_object **out)
+{
+	return (inbox_one(s, inbox_summary_sql, id, inbox_summary_row, out));
 }
 
 /* A message from a row of MESSAGE_COLUMNS. */
@@ -374,20 +383,7 @@ inbox_message_row(struct store *s, sqlite3_stmt *st)
 int
 inbox_message(struct store *s, int64_t id, struct json_object **out)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	*out = NULL;
-	if ((st = store_cached(s, inbox_message_sql)) == NULL)
-		return (-1);
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = inbox_message_row(s, st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return (1);
-	return (rc == SQLITE_DONE ? 0 : -1);
+	return (inbox_one(s, inbox_message_sql, id, inbox_message_row, out));
 }
 
 /* Run a query bound to one id and collect rows with fn into an array. */

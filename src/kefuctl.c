@@ -92,7 +92,8 @@ kefuctl_import(struct kefu_config *cfg, struct store *s, int nfiles,
 	return (rc);
 }
 
-static void
+/* Format a time for a listing, to the second; "-" for none. */
+void
 kefuctl_time(int64_t ms, char *buf, size_t len)
 {
 	time_t		t = (time_t)(ms / 1000);

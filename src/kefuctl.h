@@ -6,6 +6,9 @@
 #ifndef KEFU_KEFUCTL_H
 #define KEFU_KEFUCTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct kefu_config;
 struct store;
 
@@ -18,6 +21,9 @@ int	kefuctl_open(struct kefu_config *, struct store **);
  */
 int	kefuctl_import(struct kefu_config *, struct store *, int, char **,
 	    int (*)(struct store *, const char *, char **), const char *);
+
+/* Format a time (ms) for a listing, to the second; "-" for none. */
+void	kefuctl_time(int64_t, char *, size_t);
 
 int	kefuctl_nlu(struct kefu_config *, int, char **);
 int	kefuctl_kb(struct kefu_config *, int, char **);

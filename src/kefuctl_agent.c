@@ -39,21 +39,6 @@ kefuctl_now(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Format a time for a listing; "-" for none. */
-static void
-kefuctl_when(int64_t ms, char *buf, size_t len)
-{
-	time_t		t = (time_t)(ms / 1000);
-	struct tm	tm;
-
-	if (ms <= 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
-}
-
 /* Restore the terminal and die of the signal as if nothing caught it. */
 static void
 kefuctl_agent_signal(int sig)
@@ -216,8 +201,8 @@ kefuctl_agent_print(void *arg, const struct agent *a)
 {
 	char	seen[32];
 
-	kefuctl_when(a->last_seen_at, seen, sizeof seen);
-	printf("%-5lld %-20s %-6s %-8s %8d  %-16s  %s\n", (long long)a->id,
+	kefuctl_time(a->last_seen_at, seen, sizeof seen);
+	printf("%-5lld %-20s %-6s %-8s %8d  %-19s  %s\n", (long long)a->id,
 	    a->name, agent_role_name(a->role),
 	    a->disabled ? "disabled" : "enabled", a->max_open, seen,
 	    a->display_name);
@@ -395,7 +380,7 @@ kefuctl_agent(struct kefu_config *cfg, int argc, char **argv)
 	if (strcmp(verb, "list") == 0 && argc == 2) {
 		if (kefuctl_open(cfg, &s) != 0)
 			return (1);
-		printf("%-5s %-20s %-6s %-8s %8s  %-16s  %s\n", "ID", "NAME",
+		printf("%-5s %-20s %-6s %-8s %8s  %-19s  %s\n", "ID", "NAME",
 		    "ROLE", "STATE", "MAX_OPEN", "LAST_SEEN", "DISPLAY_NAME");
 		rc = auth_agent_list(s, kefuctl_agent_print, NULL);
 		store_close(s);
@@ -432,10 +417,10 @@ kefuctl_token_print(void *arg, const struct api_token *t)
 {
 	char	created[32], used[32], revoked[32];
 
-	kefuctl_when(t->created_at, created, sizeof created);
-	kefuctl_when(t->last_used_at, used, sizeof used);
-	kefuctl_when(t->revoked_at, revoked, sizeof revoked);
-	printf("%-5lld %-20s %-20s %-16s  %-16s  %s\n", (long long)t->id,
+	kefuctl_time(t->created_at, created, sizeof created);
+	kefuctl_time(t->last_used_at, used, sizeof used);
+	kefuctl_time(t->revoked_at, revoked, sizeof revoked);
+	printf("%-5lld %-20s %-20s %-19s  %-19s  %s\n", (long long)t->id,
 	    t->name, t->agent_name, created, used,
 	    t->revoked_at != 0 ? revoked : "live");
 	return (0);
@@ -495,7 +480,7 @@ kefuctl_token(struct kefu_config *cfg, int argc, char **argv)
 	if (strcmp(verb, "list") == 0 && argc == 2) {
 		if (kefuctl_open(cfg, &s) != 0)
 			return (1);
-		printf("%-5s %-20s %-20s %-16s  %-16s  %s\n", "ID", "NAME",
+		printf("%-5s %-20s %-20s %-19s  %-19s  %s\n", "ID", "NAME",
 		    "AGENT", "CREATED", "LAST_USED", "REVOKED");
 		rc = auth_token_list(s, kefuctl_token_print, NULL);
 		store_close(s);
