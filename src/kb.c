@@ -13,11 +13,15 @@
  *
  * The index row of an entry (kb_fts, rowid = kb_entries.id) holds the
  * terms of its question, its tags and its answer.  A query is tokenized the
- * same way and becomes an FTS5 OR query of quoted terms, so no user text is
- * ever read as FTS5 syntax.  FTS5 picks the candidates, best bm25 first;
- * each candidate is then scored in [0, 1] (kb_score, documented in
- * docs/kb.md) by how much of the query's information it covers, so that
- * one threshold means the same for every query.
+ * same way; the entries with any of its terms are candidates, best FTS5
+ * bm25 first; each candidate is then scored in [0, 1] (kb_score,
+ * documented in docs/kb.md) by how much of the query's information it
+ * covers, so that one threshold means the same for every query.  SQLite
+ * stores the entries and the FTS5 index, but a search normally reads
+ * neither: it runs on an in-memory copy that computes the same bm25 and
+ * scores (see "search" below).  The SQL query (an FTS5 OR query of quoted
+ * terms, so no user text is ever read as FTS5 syntax) remains for the
+ * rare query the copy cannot rank, and for comparison.
  */
 #include <sys/types.h>
 
@@ -93,6 +97,7 @@ struct kb_entries {
 struct kb_qterm {
 	char		*s;
 	enum kb_kind	 kind;
+	uint32_t	 id;		/* in the index, or KB_NONE */
 	long long	 df;		/* entries that have it */
 	double		 w;		/* kind weight times idf */
 	double		 idf_fts;	/* FTS5's own idf, for bm25 */
@@ -162,7 +167,7 @@ static const char *kb_stop_zh2[] = {
 };
 
 static void	kb_entries_free(struct kb_entries *);
-static void	kb_dfc_clear(void);
+static void	kb_idx_clear(void);
 
 /* Add a token (copied) to a list. */
 static void
@@ -1197,7 +1202,7 @@ kb_import(struct store *s, const char *path, char **cause)
 	size_t			 len;
 	int			 md, r;
 
-	kb_dfc_clear();		/* the next search recounts */
+	kb_idx_clear();		/* the next search rebuilds it */
 	if (kb_has_ext(path, ".md") || kb_has_ext(path, ".markdown"))
 		md = 1;
 	else if (kb_has_ext(path, ".csv"))
@@ -1237,6 +1242,33 @@ kb_import(struct store *s, const char *path, char **cause)
 
 /* --- search ------------------------------------------------------------ */
 
+/*
+ * Searching goes through an in-memory index of the kb_fts table, built at
+ * the first search after a change and reused until the next one (see
+ * kb_idx_load): every customer message searches, while the knowledge base
+ * changes only on import.  It ranks exactly as the SQL query
+ *
+ *	SELECT ... FROM kb_fts JOIN kb_entries e ON e.id = kb_fts.rowid
+ *	WHERE kb_fts MATCH '"t1" OR "t2" ...' AND (language filter)
+ *	ORDER BY bm25(kb_fts) LIMIT KB_CANDIDATES
+ *
+ * did (kb_search_sql, still there for comparison and for the rare query
+ * the index cannot rank), with FTS5's own bm25() arithmetic, in its order:
+ * per query phrase idf = ln((N - n + 0.5) / (n + 0.5)), at least 1e-6;
+ * per row the sum over phrases of idf * f * (k1 + 1) / (f + k1 * (1 - b +
+ * b * D / avgdl)) with k1 1.2, b 0.75, D and avgdl in tokens; ties in
+ * rowid order, as FTS5 scans and SQLite's LIMIT sorter keeps them.  So
+ * that the counts are FTS5's, rows are cut into tokens by FTS5's own
+ * unicode61 tokenizer (through the fts5_api), not by splitting at spaces:
+ * for kefu's terms the two agree, but then nothing depends on it.  A
+ * query term whose text is not exactly one FTS5 token (which would make
+ * it a phrase) sends that query to the SQL path.
+ *
+ * Each row also keeps what kb_score reads, as term numbers instead of
+ * text: the terms of the question and of each tag (the "phrasings") with
+ * their total weight, and the distinct terms of the answer.
+ */
+
 /* Free a list of hits. */
 void
 kb_hits_free(struct kb_hit *hits, size_t n)
@@ -1275,41 +1307,210 @@ kb_fts_quote(struct dbuf *b, const char *s)
 	dbuf_add(b, "\"", 1);
 }
 
-/*
- * Document frequencies of every indexed term, cached in memory: the
- * knowledge base changes only on import, while every customer message
- * searches it.  The cache is rebuilt after an import on this connection
- * (kb_import clears it) or a commit by another one (PRAGMA data_version
- * changes, e.g. `kefuctl kb import` beside a running kefud).
- */
-struct kb_dfc {
-	sqlite3		 *db;
-	char		 *file;		/* the database file: db may be reused */
-	long long	  version;
-	long long	  total;	/* entries */
-	char		**terms;	/* sorted */
-	long long	 *df;
-	size_t		  n;
+#define KB_NONE		UINT32_MAX	/* no term, no token */
+#define KB_CANNOT	(-2)		/* the index cannot rank this query */
+#define KB_FTS_TOKEN_MAX 32768		/* FTS5_MAX_TOKEN_SIZE */
+
+/* Strings numbered in the order they came, found by hash. */
+struct kb_vocab {
+	char		**s;
+	uint32_t	 *len;
+	uint32_t	  n;
+	uint32_t	  size;
+	uint32_t	 *slot;		/* id + 1 by hash, 0 if free */
+	uint32_t	  nslot;	/* a power of two, at least 2n */
 };
-static struct kb_dfc	kb_dfc;
 
-static void
-kb_dfc_clear(void)
+/* The rows that have an FTS5 token, in rowid order, and how often. */
+struct kb_posts {
+	struct kb_post {
+		uint32_t	 doc;
+		uint32_t	 tf;
+	}		*v;
+	uint32_t	 n;
+	uint32_t	 size;
+};
+
+/* A phrasing (the question or one tag): its terms and their weight. */
+struct kb_phr {
+	size_t		 tok;		/* the first, in kb_idx.ids */
+	uint32_t	 ntok;
+	double		 all;		/* kb_term_weight summed in order */
+};
+
+/* One row of kb_fts and its entry. */
+struct kb_doc {
+	long long	 id;
+	char		*question;	/* NULL if kb_entries has no row */
+	char		*answer;
+	char		*intent;
+	char		*lang;
+	uint32_t	 len;		/* tokens, as FTS5 counts them */
+	uint32_t	 nphr;
+	size_t		 phr;		/* the first phrasing, in kb_idx.phr */
+	size_t		 ans;		/* distinct answer terms, sorted, */
+	uint32_t	 nans;		/* in kb_idx.ids */
+};
+
+/*
+ * The index, for one database.  It is rebuilt after an import on this
+ * connection (kb_import clears it) or a commit by another one (PRAGMA
+ * data_version changes, e.g. `kefuctl kb import` beside a running kefud).
+ */
+struct kb_idx {
+	sqlite3		 *db;
+	char		 *file;		/* its file: db may be reused */
+	long long	  version;
+	long long	  total;	/* rows */
+	long long	  tokens;	/* FTS5 tokens in all rows */
+	int		  fts;		/* has FTS5's view: can rank */
+
+	struct kb_vocab	  terms;	/* kefu's terms, split at spaces */
+	long long	 *df;		/* by term: rows that have it */
+	double		 *weight;	/* by term: kb_term_weight */
+	uint32_t	 *fid;		/* by term: its FTS5 token or KB_NONE */
+
+	struct kb_vocab	  ftoks;	/* FTS5's tokens */
+	struct kb_posts	 *post;		/* by FTS5 token */
+	uint32_t	  npost;
+
+	struct kb_doc	 *docs;		/* by rowid */
+	uint32_t	  ndocs;
+	uint32_t	 *ids;		/* term numbers of phrasings, answers */
+	size_t		  nids;
+	size_t		  sids;
+	struct kb_phr	 *phr;
+	size_t		  nphr;
+	size_t		  sphr;
+
+	/* Scratch space of one search. */
+	uint32_t	  serial;
+	uint32_t	 *dmark;	/* by row: serial if it has a sum */
+	double		 *acc;		/* by row: the sum of bm25 */
+	uint32_t	 *touched;	/* rows with a sum */
+	uint32_t	 *tmark;	/* by term: serial if in the query */
+	uint32_t	 *tslot;	/* by term: its index in the query */
+};
+static struct kb_idx	kb_idx;
+
+/* FNV-1a of a string. */
+static uint32_t
+kb_hash(const char *s, size_t len)
 {
-	size_t	i;
+	uint32_t	h = 2166136261U;
+	size_t		i;
 
-	for (i = 0; i < kb_dfc.n; i++)
-		free(kb_dfc.terms[i]);
-	free(kb_dfc.terms);
-	free(kb_dfc.df);
-	free(kb_dfc.file);
-	memset(&kb_dfc, 0, sizeof kb_dfc);
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619U;
+	}
+	return (h);
 }
 
-static int
-kb_strp_cmp(const void *a, const void *b)
+/* The number of a string, or KB_NONE. */
+static uint32_t
+kb_vocab_find(const struct kb_vocab *v, const char *s, size_t len)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	uint32_t	i, id;
+
+	if (v->nslot == 0)
+		return (KB_NONE);
+	i = kb_hash(s, len) & (v->nslot - 1);
+	while ((id = v->slot[i]) != 0) {
+		id--;
+		if (v->len[id] == len && memcmp(v->s[id], s, len) == 0)
+			return (id);
+		i = (i + 1) & (v->nslot - 1);
+	}
+	return (KB_NONE);
+}
+
+/* Put a string's number in the hash table. */
+static void
+kb_vocab_place(struct kb_vocab *v, uint32_t id)
+{
+	uint32_t	i;
+
+	i = kb_hash(v->s[id], v->len[id]) & (v->nslot - 1);
+	while (v->slot[i] != 0)
+		i = (i + 1) & (v->nslot - 1);
+	v->slot[i] = id + 1;
+}
+
+/* The number of a string, added if new (*added says so). */
+static uint32_t
+kb_vocab_add(struct kb_vocab *v, const char *s, size_t len, int *added)
+{
+	uint32_t	id;
+
+	*added = 0;
+	if ((id = kb_vocab_find(v, s, len)) != KB_NONE)
+		return (id);
+	if (v->n == v->size) {
+		v->size = v->size == 0 ? 1024 : v->size * 2;
+		v->s = xreallocarray(v->s, v->size, sizeof *v->s);
+		v->len = xreallocarray(v->len, v->size, sizeof *v->len);
+	}
+	if (2 * ((size_t)v->n + 1) > v->nslot) {
+		v->nslot = v->nslot == 0 ? 2048 : v->nslot * 2;
+		free(v->slot);
+		v->slot = xcalloc(v->nslot, sizeof *v->slot);
+		for (id = 0; id < v->n; id++)
+			kb_vocab_place(v, id);
+	}
+	id = v->n++;
+	v->s[id] = xstrndup(s, len);
+	v->len[id] = (uint32_t)len;
+	kb_vocab_place(v, id);
+	*added = 1;
+	return (id);
+}
+
+/* Free a vocabulary's strings and table. */
+static void
+kb_vocab_free(struct kb_vocab *v)
+{
+	uint32_t	i;
+
+	for (i = 0; i < v->n; i++)
+		free(v->s[i]);
+	free(v->s);
+	free(v->len);
+	free(v->slot);
+	memset(v, 0, sizeof *v);
+}
+
+/* Forget the index. */
+static void
+kb_idx_clear(void)
+{
+	struct kb_idx	*x = &kb_idx;
+	uint32_t	 i;
+
+	for (i = 0; i < x->ndocs; i++) {
+		free(x->docs[i].question);
+		free(x->docs[i].answer);
+		free(x->docs[i].intent);
+		free(x->docs[i].lang);
+	}
+	for (i = 0; i < x->npost; i++)
+		free(x->post[i].v);
+	kb_vocab_free(&x->terms);
+	kb_vocab_free(&x->ftoks);
+	free(x->df);
+	free(x->weight);
+	free(x->fid);
+	free(x->post);
+	free(x->docs);
+	free(x->ids);
+	free(x->phr);
+	free(x->dmark);
+	free(x->acc);
+	free(x->touched);
+	free(x->tmark);
+	free(x->tslot);
+	free(x->file);
+	memset(x, 0, sizeof *x);
 }
 
 /* PRAGMA data_version: changes when another connection commits. */
@@ -1327,88 +1528,397 @@ kb_data_version(struct store *s)
 	return (v);
 }
 
-/* Make sure the cache describes the store as it is now; -1 on error. */
-static int
-kb_dfc_load(struct store *s)
+/* The kind weight of an index term: a single CJK character weighs less. */
+static double
+kb_term_weight(const char *t)
 {
-	sqlite3		 *db = store_db(s);
-	sqlite3_stmt	 *st;
-	char		**all = NULL, *copy, *tok, *save;
-	size_t		  nall = 0, sall = 0, i, j, first;
-	long long	  version;
-	const char	 *file;
-	int		  r;
+	utf8proc_int32_t	cp;
+	utf8proc_ssize_t	n;
+
+	if ((unsigned char)*t < 0x80)
+		return (1.0);
+	n = utf8proc_iterate((const utf8proc_uint8_t *)t, -1, &cp);
+	if (n > 0 && t[n] == '\0' && kb_is_cjk(cp))
+		return (KB_W_UNIGRAM);
+	return (1.0);
+}
+
+/* A growing list of numbers. */
+struct kb_u32s {
+	uint32_t	*v;
+	size_t		 n;
+	size_t		 size;
+};
+
+/* Add a number to a list. */
+static void
+kb_u32s_add(struct kb_u32s *l, uint32_t u)
+{
+	if (l->n == l->size) {
+		l->size = l->size == 0 ? 256 : l->size * 2;
+		l->v = xreallocarray(l->v, l->size, sizeof *l->v);
+	}
+	l->v[l->n++] = u;
+}
+
+/* Compare two numbers. */
+static int
+kb_u32_cmp(const void *a, const void *b)
+{
+	uint32_t	x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* Sort a list of numbers and drop repeats. */
+static void
+kb_u32s_uniq(struct kb_u32s *l)
+{
+	size_t	i, n = 0;
+
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof *l->v, kb_u32_cmp);
+	for (i = 0; i < l->n; i++) {
+		if (n == 0 || l->v[n - 1] != l->v[i])
+			l->v[n++] = l->v[i];
+	}
+	l->n = n;
+}
+
+/* Add a term number to the index's list of them. */
+static void
+kb_idx_id(uint32_t id)
+{
+	struct kb_idx	*x = &kb_idx;
+
+	if (x->nids == x->sids) {
+		x->sids = x->sids == 0 ? 4096 : x->sids * 2;
+		x->ids = xreallocarray(x->ids, x->sids, sizeof *x->ids);
+	}
+	x->ids[x->nids++] = id;
+}
+
+/* End a phrasing of the row being read, if it has terms. */
+static void
+kb_idx_phrasing(struct kb_doc *d, size_t tok, double all)
+{
+	struct kb_idx	*x = &kb_idx;
+
+	if (x->nids == tok)
+		return;
+	if (x->nphr == x->sphr) {
+		x->sphr = x->sphr == 0 ? 1024 : x->sphr * 2;
+		x->phr = xreallocarray(x->phr, x->sphr, sizeof *x->phr);
+	}
+	x->phr[x->nphr].tok = tok;
+	x->phr[x->nphr].ntok = (uint32_t)(x->nids - tok);
+	x->phr[x->nphr].all = all;
+	x->nphr++;
+	d->nphr++;
+}
+
+/* FTS5's unicode61 tokenizer, configured as kb_fts's (see store.c). */
+struct kb_ftok {
+	fts5_tokenizer	 api;
+	Fts5Tokenizer	*t;
+};
+
+/* Find FTS5's tokenizer; -1 if this SQLite has none. */
+static int
+kb_ftok_open(sqlite3 *db, struct kb_ftok *ft)
+{
+	const char	*args[] = { "remove_diacritics", "0" };
+	sqlite3_stmt	*st;
+	fts5_api	*api = NULL;
+	void		*ctx = NULL;
+
+	memset(ft, 0, sizeof *ft);
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return (-1);
+	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (api == NULL || api->iVersion < 2 ||
+	    api->xFindTokenizer(api, "unicode61", &ctx, &ft->api) !=
+	    SQLITE_OK ||
+	    ft->api.xCreate(ctx, args, 2, &ft->t) != SQLITE_OK) {
+		ft->t = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* The tokens FTS5 makes of a text, and how many it counts. */
+struct kb_ftoks {
+	struct kb_u32s	 ids;		/* FTS5 token numbers */
+	uint32_t	 len;
+};
+
+/* Take one token from FTS5's tokenizer, as fts5StorageInsertCallback. */
+static int
+kb_ftok_token(void *arg, int tflags, const char *tok, int ntok, int start,
+    int end)
+{
+	struct kb_ftoks	*f = arg;
+	struct kb_idx	*x = &kb_idx;
+	uint32_t	 id;
+	int		 added;
+
+	(void)start;
+	(void)end;
+	if (ntok > KB_FTS_TOKEN_MAX)
+		ntok = KB_FTS_TOKEN_MAX;
+	if ((tflags & FTS5_TOKEN_COLOCATED) == 0 || f->len == 0)
+		f->len++;
+	id = kb_vocab_add(&x->ftoks, tok, ntok < 0 ? 0 : (size_t)ntok,
+	    &added);
+	if (id >= x->npost) {
+		x->post = xreallocarray(x->post, x->ftoks.size,
+		    sizeof *x->post);
+		memset(x->post + x->npost, 0, (x->ftoks.size - x->npost) *
+		    sizeof *x->post);
+		x->npost = x->ftoks.size;
+	}
+	kb_u32s_add(&f->ids, id);
+	return (SQLITE_OK);
+}
+
+/* Cut a text into FTS5 tokens; -1 on error. */
+static int
+kb_ftok_run(struct kb_ftok *ft, int flags, const char *text, size_t len,
+    struct kb_ftoks *f)
+{
+	f->ids.n = 0;
+	f->len = 0;
+	if (len > INT32_MAX)
+		return (-1);
+	return (ft->api.xTokenize(ft->t, f, flags, text, (int)len,
+	    kb_ftok_token) == SQLITE_OK ? 0 : -1);
+}
+
+/* Add a row's FTS5 tokens to the posting lists. */
+static void
+kb_idx_post(uint32_t doc, struct kb_ftoks *f)
+{
+	struct kb_idx	*x = &kb_idx;
+	struct kb_posts	*p;
+	size_t		 i, j;
+
+	if (f->ids.n > 1)
+		qsort(f->ids.v, f->ids.n, sizeof *f->ids.v, kb_u32_cmp);
+	for (i = 0; i < f->ids.n; i = j) {
+		for (j = i + 1; j < f->ids.n && f->ids.v[j] == f->ids.v[i];
+		    j++)
+			;
+		p = &x->post[f->ids.v[i]];
+		if (p->n == p->size) {
+			p->size = p->size == 0 ? 4 : p->size * 2;
+			p->v = xreallocarray(p->v, p->size, sizeof *p->v);
+		}
+		p->v[p->n].doc = doc;
+		p->v[p->n].tf = (uint32_t)(j - i);
+		p->n++;
+	}
+}
+
+/*
+ * Read one row's terms (kb_entry_terms: question | tags | answer, split
+ * at spaces as kb_score splits them) into the index.  last is scratch:
+ * by term, the last row + 1 that had it.
+ */
+static void
+kb_idx_terms(uint32_t doc, const char *terms, struct kb_u32s *last,
+    struct kb_u32s *ans)
+{
+	struct kb_idx	*x = &kb_idx;
+	struct kb_doc	*d = &x->docs[doc];
+	const char	*p, *e;
+	size_t		 len, tok;
+	uint32_t	 id;
+	double		 all = 0;
+	int		 part = 0, added;
+
+	d->phr = x->nphr;
+	tok = x->nids;
+	ans->n = 0;
+	for (p = terms; *p != '\0'; p = e) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		for (e = p; *e != '\0' && *e != ' '; e++)
+			;
+		len = e - p;
+		id = kb_vocab_add(&x->terms, p, len, &added);
+		if (added) {
+			x->df = xreallocarray(x->df, x->terms.size,
+			    sizeof *x->df);
+			x->weight = xreallocarray(x->weight, x->terms.size,
+			    sizeof *x->weight);
+			x->df[id] = 0;
+			x->weight[id] = kb_term_weight(x->terms.s[id]);
+			while (last->n < x->terms.n)
+				kb_u32s_add(last, 0);
+		}
+		if (last->v[id] != doc + 1) {
+			last->v[id] = doc + 1;
+			x->df[id]++;
+		}
+		if (len == 1 && (*p == '|' || *p == ',')) {
+			/* The end of a phrasing. */
+			if (part < 2)
+				kb_idx_phrasing(d, tok, all);
+			tok = x->nids;
+			all = 0;
+			if (*p == '|')
+				part++;
+			continue;
+		}
+		if (part < 2) {
+			kb_idx_id(id);
+			all += x->weight[id];
+		} else
+			kb_u32s_add(ans, id);
+	}
+	if (part < 2)
+		kb_idx_phrasing(d, tok, all);
+	kb_u32s_uniq(ans);
+	d->ans = x->nids;
+	d->nans = (uint32_t)ans->n;
+	for (len = 0; len < ans->n; len++)
+		kb_idx_id(ans->v[len]);
+}
+
+/* A copy of a text column, or NULL. */
+static char *
+kb_column(sqlite3_stmt *st, int i)
+{
+	const unsigned char	*s = sqlite3_column_text(st, i);
+
+	return (s != NULL ? xstrdup((const char *)s) : NULL);
+}
+
+/* Build the index from the tables; -1 on error. */
+static int
+kb_idx_build(sqlite3 *db)
+{
+	struct kb_idx	*x = &kb_idx;
+	struct kb_ftok	 ft;
+	struct kb_ftoks	 f;
+	struct kb_u32s	 last = { NULL, 0, 0 }, ans = { NULL, 0, 0 };
+	struct kb_doc	*d;
+	sqlite3_stmt	*st;
+	const char	*terms;
+	uint32_t	 i, sdocs = 0;
+	int		 r;
+
+	memset(&f, 0, sizeof f);
+	x->fts = kb_ftok_open(db, &ft) == 0;
+	if (!x->fts)
+		log_warnx("kb", "msg=\"no FTS5 tokenizer, searching with "
+		    "SQL\"");
+	if (sqlite3_prepare_v2(db, "SELECT f.rowid, f.terms, e.id, "
+	    "e.question, e.answer, e.intent, e.lang FROM kb_fts f LEFT JOIN "
+	    "kb_entries e ON e.id = f.rowid ORDER BY f.rowid", -1, &st,
+	    NULL) != SQLITE_OK) {
+		r = SQLITE_ERROR;
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (x->ndocs == sdocs) {
+			sdocs = sdocs == 0 ? 256 : sdocs * 2;
+			x->docs = xreallocarray(x->docs, sdocs,
+			    sizeof *x->docs);
+		}
+		d = &x->docs[x->ndocs];
+		memset(d, 0, sizeof *d);
+		d->id = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+			d->question = kb_column(st, 3);
+			d->answer = kb_column(st, 4);
+			d->intent = kb_column(st, 5);
+			d->lang = kb_column(st, 6);
+			if (d->question == NULL)
+				d->question = xstrdup("");
+			if (d->answer == NULL)
+				d->answer = xstrdup("");
+		}
+		if ((terms = (const char *)sqlite3_column_text(st, 1)) == NULL)
+			terms = "";
+		x->ndocs++;
+		kb_idx_terms(x->ndocs - 1, terms, &last, &ans);
+		if (x->fts) {
+			if (kb_ftok_run(&ft, FTS5_TOKENIZE_DOCUMENT, terms,
+			    strlen(terms), &f) != 0) {
+				r = SQLITE_ERROR;
+				break;
+			}
+			d->len = f.len;
+			x->tokens += f.len;
+			kb_idx_post(x->ndocs - 1, &f);
+		}
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		goto out;
+	x->total = x->ndocs;
+
+	/* Each term's FTS5 token, if it is exactly one. */
+	x->fid = xcalloc(x->terms.n, sizeof *x->fid);
+	for (i = 0; i < x->terms.n; i++) {
+		x->fid[i] = KB_NONE;
+		if (!x->fts)
+			continue;
+		if (kb_ftok_run(&ft, FTS5_TOKENIZE_QUERY, x->terms.s[i],
+		    x->terms.len[i], &f) != 0) {
+			r = SQLITE_ERROR;
+			goto out;
+		}
+		if (f.ids.n == 1 && x->ftoks.len[f.ids.v[0]] > 0)
+			x->fid[i] = f.ids.v[0];
+	}
+	x->dmark = xcalloc(x->ndocs, sizeof *x->dmark);
+	x->acc = xcalloc(x->ndocs, sizeof *x->acc);
+	x->touched = xcalloc(x->ndocs, sizeof *x->touched);
+	x->tmark = xcalloc(x->terms.n, sizeof *x->tmark);
+	x->tslot = xcalloc(x->terms.n, sizeof *x->tslot);
+	r = SQLITE_OK;
+out:
+	if (ft.t != NULL)
+		ft.api.xDelete(ft.t);
+	free(f.ids.v);
+	free(last.v);
+	free(ans.v);
+	return (r == SQLITE_OK ? 0 : -1);
+}
+
+/* Make sure the index describes the store as it is now; -1 on error. */
+static int
+kb_idx_load(struct store *s)
+{
+	sqlite3		*db = store_db(s);
+	long long	 version;
+	const char	*file;
 
 	if ((version = kb_data_version(s)) < 0)
 		return (-1);
 	if ((file = sqlite3_db_filename(db, "main")) == NULL)
 		file = "";
-	if (kb_dfc.db == db && kb_dfc.version == version &&
-	    kb_dfc.file != NULL && strcmp(kb_dfc.file, file) == 0)
+	if (kb_idx.db == db && kb_idx.version == version &&
+	    kb_idx.file != NULL && strcmp(kb_idx.file, file) == 0)
 		return (0);
-	kb_dfc_clear();
-	if (sqlite3_prepare_v2(db, "SELECT terms FROM kb_fts", -1, &st,
-	    NULL) != SQLITE_OK)
-		return (-1);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		copy = xstrdup((const char *)sqlite3_column_text(st, 0) ?
-		    (const char *)sqlite3_column_text(st, 0) : "");
-		first = nall;
-		for (tok = strtok_r(copy, " ", &save); tok != NULL;
-		    tok = strtok_r(NULL, " ", &save)) {
-			for (j = first; j < nall; j++) {
-				if (strcmp(all[j], tok) == 0)
-					break;
-			}
-			if (j < nall)
-				continue;	/* once per entry */
-			if (nall == sall) {
-				sall = sall == 0 ? 1024 : sall * 2;
-				all = xreallocarray(all, sall, sizeof *all);
-			}
-			all[nall++] = xstrdup(tok);
-		}
-		free(copy);
-		kb_dfc.total++;
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE) {
-		for (i = 0; i < nall; i++)
-			free(all[i]);
-		free(all);
-		kb_dfc_clear();
+	kb_idx_clear();
+	if (kb_idx_build(db) != 0) {
+		kb_idx_clear();
 		return (-1);
 	}
-	if (nall > 1)
-		qsort(all, nall, sizeof *all, kb_strp_cmp);
-	kb_dfc.terms = xcalloc(nall + 1, sizeof *kb_dfc.terms);
-	kb_dfc.df = xcalloc(nall + 1, sizeof *kb_dfc.df);
-	for (i = 0; i < nall; i++) {
-		if (kb_dfc.n > 0 &&
-		    strcmp(kb_dfc.terms[kb_dfc.n - 1], all[i]) == 0) {
-			kb_dfc.df[kb_dfc.n - 1]++;
-			free(all[i]);
-			continue;
-		}
-		kb_dfc.terms[kb_dfc.n] = all[i];
-		kb_dfc.df[kb_dfc.n++] = 1;
-	}
-	free(all);
-	kb_dfc.db = db;
-	kb_dfc.file = xstrdup(file);
-	kb_dfc.version = version;
+	kb_idx.db = db;
+	kb_idx.file = xstrdup(file);
+	kb_idx.version = version;
+	log_debug("kb", "msg=\"index built\" entries=%lld terms=%u",
+	    kb_idx.total, kb_idx.terms.n);
 	return (0);
-}
-
-/* How many entries hold a term, from the cache. */
-static long long
-kb_df(const char *term)
-{
-	char	**hit;
-
-	hit = bsearch(&term, kb_dfc.terms, kb_dfc.n, sizeof *kb_dfc.terms,
-	    kb_strp_cmp);
-	return (hit == NULL ? 0 : kb_dfc.df[hit - kb_dfc.terms]);
 }
 
 /*
@@ -1425,6 +1935,7 @@ kb_query_terms(const char *query, long long total,
 	struct kb_qterm	*q = NULL;
 	size_t		 i, n = 0;
 	long long	 df, d;
+	uint32_t	 id;
 	double		 fidf;
 
 	kb_tokenize(query, KB_QUERY_MAX, &t);
@@ -1432,11 +1943,13 @@ kb_query_terms(const char *query, long long total,
 		if (kb_toks_has(&seen, t.v[i].s))
 			continue;
 		kb_toks_add(&seen, t.v[i].s, strlen(t.v[i].s), t.v[i].kind);
-		df = kb_df(t.v[i].s);
+		id = kb_vocab_find(&kb_idx.terms, t.v[i].s, strlen(t.v[i].s));
+		df = id == KB_NONE ? 0 : kb_idx.df[id];
 		d = df > 0 ? df : 1;
 		q = xreallocarray(q, n + 1, sizeof *q);
 		q[n].s = xstrdup(t.v[i].s);
 		q[n].kind = t.v[i].kind;
+		q[n].id = id;
 		q[n].df = df;
 		q[n].w = kb_kind_weight(t.v[i].kind) *
 		    log(1.0 + ((double)total - d + 0.5) / (d + 0.5));
@@ -1472,19 +1985,33 @@ kb_qterm_sort(const void *a, const void *b)
 	    ((const struct kb_qterm *)b)->s));
 }
 
-/* The kind weight of an index term: a single CJK character weighs less. */
+/*
+ * The score from what kb_score found: hit[i] is 2 if query term i is in
+ * the question or a tag, 1 if only in the answer; prec is the best
+ * phrasing's precision.
+ */
 static double
-kb_term_weight(const char *t)
+kb_score_sum(const struct kb_qterm *q, size_t nq, const unsigned char *hit,
+    double prec, double bm25)
 {
-	utf8proc_int32_t	cp;
-	utf8proc_ssize_t	n;
+	double	have = 0, all = 0, ref = 0, cov, lex, bnorm;
+	size_t	i;
 
-	if ((unsigned char)*t < 0x80)
-		return (1.0);
-	n = utf8proc_iterate((const utf8proc_uint8_t *)t, -1, &cp);
-	if (n > 0 && t[n] == '\0' && kb_is_cjk(cp))
-		return (KB_W_UNIGRAM);
-	return (1.0);
+	for (i = 0; i < nq; i++) {
+		ref += q[i].df > 0 ? q[i].idf_fts : 0;
+		all += q[i].w;
+		if (hit[i] == 2)
+			have += q[i].w;
+		else if (hit[i] == 1)
+			have += q[i].w * KB_M_ANSWER;
+	}
+	if (all <= 0)
+		return (0);
+	cov = have / all;
+	lex = cov * (KB_PREC_BASE + (1 - KB_PREC_BASE) * prec);
+	bm25 = -bm25;
+	bnorm = bm25 > 0 && ref > 0 ? bm25 / (bm25 + ref) : 0;
+	return ((1 - KB_BM25_SHARE) * lex + KB_BM25_SHARE * bnorm);
 }
 
 /*
@@ -1494,7 +2021,9 @@ kb_term_weight(const char *t)
  * answer only.  precision is the share of the best-matching phrasing (the
  * question or one tag) that the query has.  FTS5's bm25 is scaled by the
  * sum of the query terms' idf, so that an entry with each term once at
- * average length has 0.5.  See docs/kb.md.  q is sorted by text.
+ * average length has 0.5.  See docs/kb.md.  q is sorted by text.  This
+ * reads the text as the SQL path gets it; kb_score_doc is the same from
+ * the index.
  */
 static double
 kb_score(const struct kb_qterm *q, size_t nq, const char *terms,
@@ -1503,8 +2032,7 @@ kb_score(const struct kb_qterm *q, size_t nq, const char *terms,
 	const struct kb_qterm	*found;
 	unsigned char		*hit;
 	char			*copy, *tok, *last;
-	double			 have = 0, all = 0, ref = 0, cov, lex, bnorm;
-	double			 phave = 0, pall = 0, prec = 0, w;
+	double			 phave = 0, pall = 0, prec = 0, w, score;
 	size_t			 i;
 	int			 part = 0;	/* question, tags, answer */
 
@@ -1542,22 +2070,67 @@ kb_score(const struct kb_qterm *q, size_t nq, const char *terms,
 		}
 	}
 	free(copy);
-	for (i = 0; i < nq; i++) {
-		ref += q[i].df > 0 ? q[i].idf_fts : 0;
-		all += q[i].w;
-		if (hit[i] == 2)
-			have += q[i].w;
-		else if (hit[i] == 1)
-			have += q[i].w * KB_M_ANSWER;
-	}
+	score = kb_score_sum(q, nq, hit, prec, bm25);
 	free(hit);
-	if (all <= 0)
+	return (score);
+}
+
+/* Whether a sorted list of numbers has one. */
+static int
+kb_u32_has(const uint32_t *v, size_t n, uint32_t u)
+{
+	size_t	lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (v[mid] == u)
+			return (1);
+		if (v[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (0);
+}
+
+/*
+ * kb_score for a row of the index: the same sums in the same order, with
+ * term numbers for text.  The query's terms are marked in kb_idx.tmark.
+ */
+static double
+kb_score_doc(const struct kb_qterm *q, size_t nq, const struct kb_doc *d,
+    double bm25)
+{
+	const struct kb_idx	*x = &kb_idx;
+	const struct kb_phr	*ph;
+	const uint32_t		*t;
+	unsigned char		 hit[KB_QUERY_TERMS];
+	double			 phave, prec = 0;
+	uint32_t		 i, j;
+
+	if (nq == 0)
 		return (0);
-	cov = have / all;
-	lex = cov * (KB_PREC_BASE + (1 - KB_PREC_BASE) * prec);
-	bm25 = -bm25;
-	bnorm = bm25 > 0 && ref > 0 ? bm25 / (bm25 + ref) : 0;
-	return ((1 - KB_BM25_SHARE) * lex + KB_BM25_SHARE * bnorm);
+	memset(hit, 0, sizeof hit);
+	for (i = 0; i < d->nphr; i++) {
+		ph = &x->phr[d->phr + i];
+		t = x->ids + ph->tok;
+		phave = 0;
+		for (j = 0; j < ph->ntok; j++) {
+			if (x->tmark[t[j]] != x->serial)
+				continue;
+			phave += x->weight[t[j]];
+			hit[x->tslot[t[j]]] = 2;
+		}
+		if (ph->all > 0 && phave / ph->all > prec)
+			prec = phave / ph->all;
+	}
+	t = x->ids + d->ans;
+	for (i = 0; i < nq; i++) {
+		if (hit[i] == 0 && q[i].id != KB_NONE &&
+		    kb_u32_has(t, d->nans, q[i].id))
+			hit[i] = 1;
+	}
+	return (kb_score_sum(q, nq, hit, prec, bm25));
 }
 
 /* Order hits best first: score, then id. */
@@ -1571,48 +2144,40 @@ kb_hit_cmp(const void *a, const void *b)
 	return (x->id < y->id ? -1 : x->id > y->id);
 }
 
-/* A copy of a text column, or NULL. */
-static char *
-kb_column(sqlite3_stmt *st, int i)
+/* Sort hits, keep the best max of them; returns how many are left. */
+static size_t
+kb_hits_keep(struct kb_hit *h, size_t nh, size_t max)
 {
-	const unsigned char	*s = sqlite3_column_text(st, i);
+	size_t	i;
 
-	return (s != NULL ? xstrdup((const char *)s) : NULL);
+	if (nh > 1)
+		qsort(h, nh, sizeof *h, kb_hit_cmp);
+	for (i = max; i < nh; i++) {
+		free(h[i].question);
+		free(h[i].answer);
+		free(h[i].intent);
+		free(h[i].lang);
+	}
+	return (nh > max ? max : nh);
 }
 
 /*
- * Search: up to max hits with score >= min_score, best first, optionally
- * only one language (NULL: any).  Returns the number of hits (*hits: the
- * caller frees with kb_hits_free) or -1.
+ * The search through SQL: FTS5 picks and ranks the candidates, which are
+ * scored from their terms text.  q is sorted.  Returns the number of hits
+ * or -1.
  */
-int
-kb_search(struct store *s, const char *query, const char *lang,
-    double min_score, size_t max, struct kb_hit **hits)
+static int
+kb_search_sql(struct store *s, const struct kb_qterm *q, size_t nq,
+    const char *flang, double min_score, size_t max, struct kb_hit **hits)
 {
-	sqlite3		*db = store_db(s);
-	sqlite3_stmt	*st = NULL;
-	struct kb_qterm	*q = NULL;
+	sqlite3_stmt	*st;
 	struct kb_hit	*h = NULL;
 	struct dbuf	 match = { NULL, 0, 0 };
-	char		*flang = NULL;
-	long long	 total = 0;
-	size_t		 nq = 0, nh = 0, i;
+	size_t		 nh = 0, i;
 	double		 score;
-	int		 r, rc = -1;
-
-	*hits = NULL;
-	if (query == NULL || max == 0)
-		return (0);
-	if (kb_dfc_load(s) != 0)
-		goto sqlfail;
-	if ((total = kb_dfc.total) == 0)
-		return (0);
-	if (kb_query_terms(query, total, &q, &nq) != 0)
-		return (-1);
+	int		 r;
 
 	dbuf_add(&match, "", 0);
-	if (nq > 1)
-		qsort(q, nq, sizeof *q, kb_qterm_sort);
 	for (i = 0; i < nq; i++) {
 		if (q[i].df == 0)
 			continue;
@@ -1621,16 +2186,17 @@ kb_search(struct store *s, const char *query, const char *lang,
 		kb_fts_quote(&match, q[i].s);
 	}
 	if (match.len == 0) {
-		rc = 0;
-		goto out;
+		free(match.s);
+		return (0);
 	}
-	flang = kb_lang(lang);
 	if ((st = store_cached(s, "SELECT e.id, e.question, e.answer, "
 	    "e.intent, e.lang, kb_fts.terms, bm25(kb_fts) FROM kb_fts JOIN "
 	    "kb_entries e ON e.id = kb_fts.rowid WHERE kb_fts MATCH ?1 AND "
 	    "(?2 IS NULL OR e.lang IS NULL OR e.lang = ?2) ORDER BY "
-	    "bm25(kb_fts) LIMIT ?3")) == NULL)
-		goto sqlfail;
+	    "bm25(kb_fts) LIMIT ?3")) == NULL) {
+		free(match.s);
+		return (-1);
+	}
 	sqlite3_bind_text(st, 1, match.s, -1, SQLITE_STATIC);
 	kb_bind(st, 2, flang);
 	sqlite3_bind_int(st, 3, KB_CANDIDATES);
@@ -1649,33 +2215,218 @@ kb_search(struct store *s, const char *query, const char *lang,
 		h[nh].score = score;
 		nh++;
 	}
-	if (r != SQLITE_DONE)
-		goto sqlfail;
-	if (nh > 1)
-		qsort(h, nh, sizeof *h, kb_hit_cmp);
-	for (i = max; i < nh; i++) {
-		free(h[i].question);
-		free(h[i].answer);
-		free(h[i].intent);
-		free(h[i].lang);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	free(match.s);
+	if (r != SQLITE_DONE) {
+		kb_hits_free(h, nh);
+		return (-1);
 	}
+	nh = kb_hits_keep(h, nh, max);
+	*hits = h;
+	return ((int)nh);
+}
+
+/* One of the best candidates by bm25. */
+struct kb_cand {
+	uint32_t	 doc;
+	double		 bm25;
+};
+
+/* Whether a candidate comes before another: bm25, then rowid. */
+static int
+kb_cand_before(const struct kb_cand *a, const struct kb_cand *b)
+{
+	return (a->bm25 < b->bm25 || (a->bm25 == b->bm25 && a->doc < b->doc));
+}
+
+/* A scored candidate. */
+struct kb_scored {
+	double		 score;
+	uint32_t	 doc;
+};
+
+/* Order scored candidates as kb_hit_cmp orders hits: score, then id. */
+static int
+kb_scored_cmp(const void *a, const void *b)
+{
+	const struct kb_scored	*x = a, *y = b;
+
+	if (x->score != y->score)
+		return (x->score > y->score ? -1 : 1);
+	return (x->doc < y->doc ? -1 : x->doc > y->doc);
+}
+
+/* Start a search's marks, clearing them when the serial wraps. */
+static void
+kb_idx_serial(void)
+{
+	struct kb_idx	*x = &kb_idx;
+
+	if (++x->serial == 0) {
+		memset(x->dmark, 0, x->ndocs * sizeof *x->dmark);
+		memset(x->tmark, 0, x->terms.n * sizeof *x->tmark);
+		x->serial = 1;
+	}
+}
+
+/*
+ * The search through the index: bm25 as FTS5's bm25() computes it over
+ * the rows that have any of the query's terms, the KB_CANDIDATES best of
+ * those in the language, scored by kb_score_doc.  q is sorted.  Returns
+ * the number of hits, or KB_CANNOT.
+ */
+static int
+kb_search_index(const struct kb_qterm *q, size_t nq, const char *flang,
+    double min_score, size_t max, struct kb_hit **hits)
+{
+	struct kb_idx		*x = &kb_idx;
+	const struct kb_posts	*p;
+	const struct kb_doc	*d;
+	struct kb_cand		 c[KB_CANDIDATES], t;
+	struct kb_scored	 sc[KB_CANDIDATES];
+	struct kb_hit		*h;
+	const double		 k1 = 1.2, b = 0.75;
+	double			 idf, avgdl, D, f;
+	long long		 nhit;
+	uint32_t		 doc, ntouched = 0;
+	size_t			 i, j, nc = 0, nh = 0;
+
+	if (!x->fts)
+		return (KB_CANNOT);
+	for (i = 0; i < nq; i++) {
+		if (q[i].id != KB_NONE && x->fid[q[i].id] == KB_NONE)
+			return (KB_CANNOT);
+	}
+	kb_idx_serial();
+
+	/* bm25, one phrase (query term) after another, as FTS5 sums. */
+	avgdl = (double)x->tokens / (double)x->total;
+	for (i = 0; i < nq; i++) {
+		if (q[i].id == KB_NONE)
+			continue;
+		p = &x->post[x->fid[q[i].id]];
+		nhit = p->n;
+		idf = log((x->total - nhit + 0.5) / (nhit + 0.5));
+		if (idf <= 0.0)
+			idf = 1e-6;
+		for (j = 0; j < p->n; j++) {
+			doc = p->v[j].doc;
+			if (x->dmark[doc] != x->serial) {
+				x->dmark[doc] = x->serial;
+				x->acc[doc] = 0.0;
+				x->touched[ntouched++] = doc;
+			}
+			f = (double)p->v[j].tf;
+			D = (double)x->docs[doc].len;
+			x->acc[doc] += idf * ((f * (k1 + 1.0)) /
+			    (f + k1 * (1 - b + b * D / avgdl)));
+		}
+	}
+
+	/* The best candidates in the language, FTS5's order. */
+	for (i = 0; i < ntouched; i++) {
+		d = &x->docs[x->touched[i]];
+		if (d->question == NULL || (flang != NULL && d->lang != NULL &&
+		    strcmp(d->lang, flang) != 0))
+			continue;
+		t.doc = x->touched[i];
+		t.bm25 = -1.0 * x->acc[t.doc];
+		if (nc == KB_CANDIDATES && !kb_cand_before(&t, &c[nc - 1]))
+			continue;
+		if (nc < KB_CANDIDATES)
+			nc++;
+		for (j = nc - 1; j > 0 && kb_cand_before(&t, &c[j - 1]); j--)
+			c[j] = c[j - 1];
+		c[j] = t;
+	}
+
+	/* Score them. */
+	for (i = 0; i < nq; i++) {
+		if (q[i].id != KB_NONE) {
+			x->tmark[q[i].id] = x->serial;
+			x->tslot[q[i].id] = (uint32_t)i;
+		}
+	}
+	for (i = 0; i < nc; i++) {
+		d = &x->docs[c[i].doc];
+		sc[nh].score = kb_score_doc(q, nq, d, c[i].bm25);
+		sc[nh].doc = c[i].doc;
+		if (sc[nh].score >= min_score)
+			nh++;
+	}
+	if (nh > 1)
+		qsort(sc, nh, sizeof *sc, kb_scored_cmp);
 	if (nh > max)
 		nh = max;
+	if (nh == 0)
+		return (0);
+	h = xcalloc(nh, sizeof *h);
+	for (i = 0; i < nh; i++) {
+		d = &x->docs[sc[i].doc];
+		h[i].id = d->id;
+		h[i].question = xstrdup(d->question);
+		h[i].answer = xstrdup(d->answer);
+		h[i].intent = d->intent != NULL ? xstrdup(d->intent) : NULL;
+		h[i].lang = d->lang != NULL ? xstrdup(d->lang) : NULL;
+		h[i].score = sc[i].score;
+	}
 	*hits = h;
-	h = NULL;
-	rc = (int)nh;
-	goto out;
-sqlfail:
-	log_warnx("kb", "msg=\"search failed\" error=%s",
-	    logq(sqlite3_errmsg(db)));
-out:
-	if (st != NULL)
-		sqlite3_reset(st);
-	kb_hits_free(h, nh);
+	return ((int)nh);
+}
+
+/*
+ * kb_search with a choice of ranker: the index, SQL, or the index unless
+ * it cannot rank the query.  Returns the number of hits or -1.
+ */
+int
+kb_search_ranked(struct store *s, enum kb_ranker how, const char *query,
+    const char *lang, double min_score, size_t max, struct kb_hit **hits)
+{
+	struct kb_qterm	*q = NULL;
+	char		*flang;
+	size_t		 nq = 0, i;
+	int		 rc = KB_CANNOT;
+
+	*hits = NULL;
+	if (query == NULL || max == 0)
+		return (0);
+	if (kb_idx_load(s) != 0) {
+		log_warnx("kb", "msg=\"search failed\" error=%s",
+		    logq(sqlite3_errmsg(store_db(s))));
+		return (-1);
+	}
+	if (kb_idx.total == 0)
+		return (0);
+	kb_query_terms(query, kb_idx.total, &q, &nq);
+	if (nq > 1)
+		qsort(q, nq, sizeof *q, kb_qterm_sort);
+	flang = kb_lang(lang);
+	if (how != KB_RANK_FTS)
+		rc = kb_search_index(q, nq, flang, min_score, max, hits);
+	if (rc == KB_CANNOT && how != KB_RANK_INDEX) {
+		rc = kb_search_sql(s, q, nq, flang, min_score, max, hits);
+		if (rc < 0)
+			log_warnx("kb", "msg=\"search failed\" error=%s",
+			    logq(sqlite3_errmsg(store_db(s))));
+	} else if (rc == KB_CANNOT)
+		rc = -1;
 	for (i = 0; i < nq; i++)
 		free(q[i].s);
 	free(q);
-	free(match.s);
 	free(flang);
 	return (rc);
+}
+
+/*
+ * Search: up to max hits with score >= min_score, best first, optionally
+ * only one language (NULL: any).  Returns the number of hits (*hits: the
+ * caller frees with kb_hits_free) or -1.
+ */
+int
+kb_search(struct store *s, const char *query, const char *lang,
+    double min_score, size_t max, struct kb_hit **hits)
+{
+	return (kb_search_ranked(s, KB_RANK_AUTO, query, lang, min_score,
+	    max, hits));
 }

@@ -40,6 +40,19 @@ int	 kb_import(struct store *, const char *, char **);
  */
 int	 kb_search(struct store *, const char *, const char *, double, size_t,
 	    struct kb_hit **);
+/*
+ * How kb_search_ranked ranks: kb_search's in-memory index (falling back
+ * to SQL for a query it cannot rank), the index only (-1 if it cannot), or
+ * SQLite FTS5's bm25() through SQL only.  All return the same hits with
+ * the same scores; the choice is for tests and benchmarks.
+ */
+enum kb_ranker {
+	KB_RANK_AUTO,
+	KB_RANK_INDEX,
+	KB_RANK_FTS
+};
+int	 kb_search_ranked(struct store *, enum kb_ranker, const char *,
+	    const char *, double, size_t, struct kb_hit **);
 void	 kb_hits_free(struct kb_hit *, size_t);
 /* The terms kefu indexes for a text (space-separated); the caller frees. */
 char	*kb_terms(const char *);

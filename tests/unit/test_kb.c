@@ -4,10 +4,13 @@
  * fresh temporary directory with its own database.  The search tests run
  * against the demo FAQ in etc/demo/kb; the retrieval figure in docs/kb.md
  * comes from test_bitext, which needs ../shared/data (skipped without it).
+ * test_ranked and test_bitext also check that kb_search's in-memory index
+ * returns exactly what the SQL (FTS5 bm25) path does.
  */
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,10 +24,12 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "csv.h"
 #include "kb.h"
 #include "log.h"
 #include "orders.h"
 #include "store.h"
+#include "util.h"
 #include "xmalloc.h"
 
 struct fixture {
@@ -788,6 +793,199 @@ test_orders_demo(void **state)
 	assert_true(count(f, "SELECT count(DISTINCT status) FROM orders") >= 8);
 }
 
+/* Whether two strings (or NULLs) are equal. */
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/* Counts of the comparisons of the two rankers. */
+struct ranked {
+	int	searches;	/* compared */
+	int	indexed;	/* the index alone could answer */
+	int	hits;		/* hits compared */
+	int	exact;		/* of those, with bit-identical scores */
+};
+
+/* Fail unless two hit lists are the same, scores within 1e-9. */
+static void
+same_hits(const char *what, const char *query, const struct kb_hit *a,
+    int na, const struct kb_hit *b, int nb, struct ranked *r)
+{
+	int	i;
+
+	if (na != nb)
+		fail_msg("%s: \"%s\": %d hits, SQL %d", what, query, na, nb);
+	for (i = 0; i < na; i++) {
+		if (a[i].id != b[i].id || fabs(a[i].score - b[i].score) > 1e-9)
+			fail_msg("%s: \"%s\": hit %d is #%lld %.17g, SQL "
+			    "#%lld %.17g", what, query, i, a[i].id, a[i].score,
+			    b[i].id, b[i].score);
+		if (!same_str(a[i].question, b[i].question) ||
+		    !same_str(a[i].answer, b[i].answer) ||
+		    !same_str(a[i].intent, b[i].intent) ||
+		    !same_str(a[i].lang, b[i].lang))
+			fail_msg("%s: \"%s\": hit %d has other text", what,
+			    query, i);
+		r->hits++;
+		r->exact += a[i].score == b[i].score;
+	}
+}
+
+/*
+ * Search with each ranker and check they agree: kb_search (the index,
+ * or SQL for a query it cannot rank), the index alone when it can, and
+ * SQL.  Returns whether the index alone could.
+ */
+static int
+compare_rankers(struct fixture *f, const char *query, const char *lang,
+    double min, size_t max, struct ranked *r)
+{
+	struct kb_hit	*a, *b, *c;
+	int		 na, nb, nc;
+
+	nb = kb_search_ranked(f->s, KB_RANK_FTS, query, lang, min, max, &b);
+	na = kb_search(f->s, query, lang, min, max, &a);
+	assert_true(nb >= 0);
+	assert_true(na >= 0);
+	same_hits("kb_search", query, a, na, b, nb, r);
+	nc = kb_search_ranked(f->s, KB_RANK_INDEX, query, lang, min, max, &c);
+	if (nc >= 0) {
+		same_hits("index", query, c, nc, b, nb, r);
+		r->indexed++;
+	}
+	r->searches++;
+	kb_hits_free(a, (size_t)na);
+	kb_hits_free(b, (size_t)nb);
+	kb_hits_free(c, (size_t)(nc > 0 ? nc : 0));
+	return (nc >= 0);
+}
+
+/*
+ * The index and SQL agree on every text of the demo intents file, in
+ * each language and with all candidates shown (no threshold, a high
+ * limit), with ties in bm25 (identical entries), entries without a
+ * language, and terms FTS5 cuts differently from kefu (Hindi's vowel
+ * signs are not letters to FTS5's tokenizer): the index counts those rows
+ * as FTS5 does, and sends a query with such a term to SQL.
+ */
+static void
+test_ranked(void **state)
+{
+	struct fixture		*f = *state;
+	struct csv		 r;
+	struct csv_record	 rec;
+	struct ranked		 cmp;
+	struct kb_hit		*h;
+	const char		*langs[] = { NULL, "en", "zh-CN" };
+	const char		*extra[] = {
+		"zorblax", "where is my zorblax parcel", "parcel 包裹", "包裹",
+		"refund 退款", "हिंदी", "refund हिंदी", "hindi refund",
+		"", "the of and", "12345", "退货 退款 运费 发票 密码"
+	};
+	char			*path, *buf, *cause = NULL, *csvtext, *sql;
+	long long		 gone;
+	size_t			 i, j;
+	int			 col, n, all = 0;
+
+	import_demo(f);
+	/* Ties: 25 identical entries, more than the 20 candidates. */
+	csvtext = xstrdup("question,answer,lang\n");
+	for (i = 0; i < 25; i++) {
+		buf = xasprintf("%sWhere is my zorblax parcel?,On its way. "
+		    "包裹在路上。,%s\n", csvtext, i % 3 == 0 ? "" : "en");
+		free(csvtext);
+		csvtext = buf;
+	}
+	path = put(f, "ties.csv", csvtext);
+	assert_int_equal(import(f, path), 25);
+	free(path);
+	free(csvtext);
+	path = put(f, "hindi.csv", "question,answer,lang\n"
+	    "हिंदी में रिफंड,Refund in Hindi: हिंदी,hi\n"
+	    "Hindi refund help,हिंदी refund,\n");
+	assert_int_equal(import(f, path), 2);
+	free(path);
+
+	memset(&cmp, 0, sizeof cmp);
+	path = xasprintf("%s/etc/demo/intents.csv", top());
+	buf = file_read(path, 1024 * 1024, &cause);
+	if (buf == NULL)
+		fail_msg("%s", cause);
+	csv_init(&r, path, buf, strlen(buf));
+	assert_int_equal(csv_next(&r, &rec, &cause), 1);
+	col = csv_column(&rec, "text");
+	assert_true(col >= 0);
+	csv_record_clear(&rec);
+	while ((n = csv_next(&r, &rec, &cause)) == 1) {
+		for (j = 0; j < sizeof langs / sizeof langs[0]; j++)
+			all += compare_rankers(f, rec.fields[col], langs[j], 0,
+			    50, &cmp);
+		/* As the pipeline searches. */
+		compare_rankers(f, rec.fields[col], NULL,
+		    KB_MIN_SCORE_DEFAULT, 3, &cmp);
+		csv_record_clear(&rec);
+	}
+	assert_int_equal(n, 0);
+	free(buf);
+	free(path);
+	/* Every demo text is ranked by the index alone. */
+	assert_true(cmp.searches > 2000);
+	assert_int_equal(all, cmp.searches - cmp.searches / 4);
+
+	for (i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+		for (j = 0; j < sizeof langs / sizeof langs[0]; j++)
+			compare_rankers(f, extra[i], langs[j], 0, 50, &cmp);
+	}
+	/* The 20 candidates of a tie are the first 20 rows, as in SQL. */
+	n = kb_search_ranked(f->s, KB_RANK_INDEX, "zorblax", NULL, 0, 50, &h);
+	assert_int_equal(n, 20);
+	for (i = 1; i < 20; i++) {
+		assert_true(h[i].score == h[0].score);
+		assert_true(h[i].id == h[i - 1].id + 1);
+	}
+	kb_hits_free(h, (size_t)n);
+	/* A term FTS5 cuts in pieces: SQL ranks the query. */
+	n = kb_search_ranked(f->s, KB_RANK_INDEX, "हिंदी", NULL, 0, 5, &h);
+	assert_int_equal(n, -1);
+	n = kb_search(f->s, "हिंदी", NULL, 0, 5, &h);
+	assert_int_equal(n, 2);
+	kb_hits_free(h, (size_t)n);
+	assert_true(compare_rankers(f, "hindi refund", NULL, 0, 50, &cmp));
+
+	/*
+	 * An index row without its entry counts in bm25's figures but is
+	 * never a hit.  (The import after the change makes kb_search see it.)
+	 */
+	gone = count(f, "SELECT min(id) FROM kb_entries WHERE question LIKE "
+	    "'%zorblax%'");
+	sql = xasprintf("DELETE FROM kb_entries WHERE id = %lld", gone);
+	assert_int_equal(sqlite3_exec(store_db(f->s), sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	free(sql);
+	sql = xasprintf("SELECT count(*) FROM kb_fts WHERE rowid = %lld",
+	    gone);
+	assert_int_equal(count(f, sql), 1);
+	free(sql);
+	path = put(f, "one.csv", "question,answer\nOne,Two\n");
+	assert_int_equal(import(f, path), 1);
+	free(path);
+	assert_true(compare_rankers(f, "zorblax", NULL, 0, 50, &cmp));
+	assert_true(compare_rankers(f, "zorblax parcel", "en", 0, 50, &cmp));
+	n = kb_search(f->s, "zorblax", NULL, 0, 50, &h);
+	assert_int_equal(n, 20);
+	assert_true(h[0].id == gone + 1);
+	kb_hits_free(h, (size_t)n);
+
+	print_message("rankers: %d searches (%d by the index alone), %d hits, "
+	    "%d with bit-identical scores\n", cmp.searches, cmp.indexed,
+	    cmp.hits, cmp.exact);
+	assert_true(cmp.hits > 10000);
+}
+
 /* Write s as a quoted CSV field. */
 static void
 csv_field(FILE *fp, const char *s)
@@ -839,6 +1037,7 @@ test_bitext(void **state)
 	int		 oos_in = 0;
 	size_t		 size = 0;
 	FILE		*fp, *out;
+	struct ranked	 cmp;
 
 	if ((dir = getenv("KEFU_SHARED_DATA")) != NULL)
 		dir = xstrdup(dir);
@@ -905,6 +1104,7 @@ test_bitext(void **state)
 	assert_int_equal(import(f, path), nint);
 	free(path);
 
+	memset(&cmp, 0, sizeof cmp);
 	path = xasprintf("%s/bitext-customer-support/dev.tsv", dir);
 	fp = fopen(path, "r");
 	assert_non_null(fp);
@@ -913,6 +1113,8 @@ test_bitext(void **state)
 		if (tsv_split(line, fl, 8) < 3 || strcmp(fl[0], "id") == 0)
 			continue;
 		total++;
+		/* The index and SQL agree on all candidates. */
+		compare_rankers(f, fl[1], NULL, 0, 50, &cmp);
 		n = kb_search(f->s, fl[1], NULL, 0, 1, &h);
 		assert_true(n >= 0);
 		if (n > 0 && strcmp(h[0].intent, fl[2]) == 0) {
@@ -932,6 +1134,7 @@ test_bitext(void **state)
 			    strcmp(fl[2], "oos") != 0)
 				continue;
 			oos++;
+			compare_rankers(f, fl[1], NULL, 0, 50, &cmp);
 			n = kb_search(f->s, fl[1], NULL, KB_MIN_SCORE_DEFAULT,
 			    1, &h);
 			oos_in += n > 0;
@@ -949,6 +1152,11 @@ test_bitext(void **state)
 	    total, nint, 100.0 * top1 / total, KB_MIN_SCORE_DEFAULT,
 	    100.0 * right / total, 100.0 * wrong / total,
 	    100.0 * (total - right - wrong) / total, oos_in, oos);
+	print_message("bitext rankers: %d searches (%d by the index alone), "
+	    "%d hits, %d with bit-identical scores\n", cmp.searches,
+	    cmp.indexed, cmp.hits, cmp.exact);
+	assert_int_equal(cmp.indexed, cmp.searches);
+	assert_true(cmp.hits > total);
 	assert_true(total > 400);
 	assert_true(top1 >= total * 80 / 100);
 	assert_true(right >= total * 75 / 100);
@@ -983,6 +1191,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_search_hostile, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_ranked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_orders, setup, teardown),
