@@ -158,9 +158,11 @@ static void	tg_dispatch(struct tg *);
 static void	tg_answered(void *, const struct httpc_response *);
 static void	tg_webhook(struct http_request *, void *);
 
+
 static struct tg	**tg_bots;
 static size_t		  tg_nbots;
 static int		  tg_route_added;
+static int		  tg_orphans_logged;	/* queued for no bot: said */
 
 /* The request URL of a method; it holds the token: never log it. */
 static char *
@@ -710,24 +712,29 @@ tg_update_done(struct tg_done *dn, enum pipeline_status st)
 	struct tg	*tg = dn->tg;
 	struct tg_batch	*b = dn->batch;
 	char		*body;
-	int		 code;
+	int		 taken;
 
-	if (st != PIPELINE_FAILED && dn->callback_id != NULL && !tg->stopped) {
+	taken = st != PIPELINE_FAILED && st != PIPELINE_BUSY;
+	if (taken && dn->callback_id != NULL && !tg->stopped) {
 		body = tg_answer_callback_body(dn->callback_id);
 		tg_call(tg, "answerCallbackQuery", body, 0, tg_answered, tg);
 		free(body);
 	}
 	if (dn->req != NULL) {
-		code = st == PIPELINE_FAILED ? HTTP_STATUS_INTERNAL_SERVER_ERROR :
-		    HTTP_STATUS_OK;
-		if (code == HTTP_STATUS_OK)
-			http_respond(dn->req, code, NULL, NULL, 0);
-		else
-			http_respond_error(dn->req, code, "store_failed",
+		if (taken)
+			http_respond(dn->req, HTTP_STATUS_OK, NULL, NULL, 0);
+		else if (st == PIPELINE_BUSY) {
+			http_add_header(dn->req, "retry-after:", "5");
+			http_respond_error(dn->req,
+			    HTTP_STATUS_SERVICE_UNAVAILABLE, "busy",
+			    "too many updates wait; send it again later");
+		} else
+			http_respond_error(dn->req,
+			    HTTP_STATUS_INTERNAL_SERVER_ERROR, "store_failed",
 			    "the update was not stored; send it again");
 	}
 	if (b != NULL) {
-		if (st == PIPELINE_FAILED)
+		if (!taken)
 			b->failed = 1;
 		if (--b->pending == 0) {
 			if (b->tg != NULL) {
@@ -1027,6 +1034,85 @@ tg_take(struct tg *tg, struct tg_update *u, char *raw, struct tg_done *dn)
 	free(title);
 }
 
+/* The pipeline's acknowledgement that an update is queued (or not). */
+static void
+tg_queued(void *arg, enum pipeline_status st, const struct message *m)
+{
+	(void)m;
+	tg_update_done(arg, st);
+}
+
+/*
+ * Store an update in the inbound queue under its update_id; dn hears
+ * after the commit.  It is read and taken later, by tg_dequeue.
+ */
+static void
+tg_enqueue(struct tg *tg, int64_t update_id, const char *body, size_t len,
+    struct tg_done *dn)
+{
+	char	key[24];
+
+	snprintf(key, sizeof key, "%" PRId64, update_id);
+	pipeline_enqueue("telegram", tg->cfg->name, key, body, len, tg_queued,
+	    dn);
+}
+
+/* A bot by name, or NULL. */
+static struct tg *
+tg_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < tg_nbots; i++) {
+		if (!tg_bots[i]->stopped &&
+		    strcmp(tg_bots[i]->cfg->name, name) == 0)
+			return (tg_bots[i]);
+	}
+	return (NULL);
+}
+
+/*
+ * Take a queued update, in the pipeline's transaction; deferred while its
+ * bot has not started (getMe), or is not configured any more.
+ */
+static enum pipeline_take
+tg_dequeue(const char *account, const char *body, size_t len)
+{
+	struct tg		*tg;
+	struct tg_update	 u;
+	struct tg_done		*dn;
+	char			*cause = NULL, *raw;
+
+	if ((tg = tg_find(account)) == NULL) {
+		if (!tg_orphans_logged)
+			log_warnx("telegram", "msg=\"updates wait in the queue "
+			    "for a bot that is not configured\" bot=%s",
+			    account);
+		tg_orphans_logged = 1;
+		return (PIPELINE_DEFER);
+	}
+	if (!tg->ready)
+		return (PIPELINE_DEFER);
+	if (tg_update_parse(body, len, &(struct tg_bot){ tg->bot_id,
+	    tg->bot_username }, &u, &cause) != 0) {
+		/* Unreadable: skipped, as Telegram would only resend it. */
+		log_warnx("telegram", "msg=\"bad update skipped\" bot=%s "
+		    "update=%" PRId64 " error=%s", tg->cfg->name, u.update_id,
+		    logq(cause));
+		tg_count_error(tg, "update", 0);
+		tg_update_clear(&u);
+		free(cause);
+		return (PIPELINE_TAKEN);
+	}
+	raw = xstrndup(body, len);
+	dn = xcalloc(1, sizeof *dn);
+	dn->tg = tg;
+	tg_take(tg, &u, raw, dn);
+	free(raw);
+	tg_update_clear(&u);
+	return (PIPELINE_TAKEN);
+}
+
 /* --- poll mode ----------------------------------------------------------- */
 
 /* The poll timer. */
@@ -1062,13 +1148,13 @@ tg_polled(void *arg, const struct httpc_response *res)
 {
 	struct tg		*tg = arg;
 	struct tg_response	 r;
-	struct tg_update	 u;
 	struct tg_batch		*b;
 	struct tg_done		*dn;
 	struct json_object	*item;
-	char			*cause = NULL, *raw;
+	const char		*raw;
+	char			*cause = NULL;
 	size_t			 i, n;
-	int64_t			 wait;
+	int64_t			 wait, update_id;
 
 	tg->poll_xfer = NULL;
 	tg_read_response(res, &r);
@@ -1130,32 +1216,26 @@ tg_polled(void *arg, const struct httpc_response *res)
 	tg->batch = b;
 	for (i = 0; i < n; i++) {
 		item = json_object_array_get_idx(r.result, i);
-		if (tg_update_from_json(item, tg->bot_id != 0 ?
-		    &(struct tg_bot){ tg->bot_id, tg->bot_username } : NULL,
-		    &u, &cause) != 0) {
+		raw = json_object_to_json_string_ext(item,
+		    JSON_C_TO_STRING_PLAIN);
+		if (tg_update_peek(raw, strlen(raw), &update_id,
+		    &cause) != 0) {
 			log_warnx("telegram", "msg=\"bad update skipped\" "
 			    "bot=%s update=%" PRId64 " error=%s",
-			    tg->cfg->name, u.update_id, logq(cause));
+			    tg->cfg->name, update_id, logq(cause));
 			free(cause);
 			cause = NULL;
 			tg_count_error(tg, "update", 0);
-			/* Step past it, or getUpdates returns it forever. */
-			if (u.update_id + 1 > b->next_offset)
-				b->next_offset = u.update_id + 1;
-			tg_update_clear(&u);
 			continue;
 		}
-		if (u.update_id + 1 > b->next_offset)
-			b->next_offset = u.update_id + 1;
-		raw = xstrdup(json_object_to_json_string_ext(item,
-		    JSON_C_TO_STRING_PLAIN));
+		/* Step past it, whatever it holds, or it comes forever. */
+		if (update_id + 1 > b->next_offset)
+			b->next_offset = update_id + 1;
 		dn = xcalloc(1, sizeof *dn);
 		dn->tg = tg;
 		dn->batch = b;
 		b->pending++;
-		tg_take(tg, &u, raw, dn);
-		free(raw);
-		tg_update_clear(&u);
+		tg_enqueue(tg, update_id, raw, strlen(raw), dn);
 	}
 	tg_response_clear(&r);
 	/* Release the hold; the batch ends after the last commit. */
@@ -1211,12 +1291,11 @@ static void
 tg_webhook(struct http_request *req, void *arg)
 {
 	struct tg		*tg;
-	struct tg_update	 u;
 	struct tg_done		*dn;
 	const char		*body;
 	char			 secret[TG_SECRET_MAX + 1], *cause = NULL;
-	char			*raw;
 	size_t			 len, want;
+	int64_t			 update_id;
 	int			 n;
 
 	(void)arg;
@@ -1256,32 +1335,19 @@ tg_webhook(struct http_request *req, void *arg)
 		return;
 	}
 	body = http_request_body(req, &len);
-	if (tg_update_parse(body, len, &(struct tg_bot){ tg->bot_id,
-	    tg->bot_username }, &u, &cause) != 0) {
+	if (tg_update_peek(body, len, &update_id, &cause) != 0) {
 		log_warnx("telegram", "msg=\"bad webhook update\" bot=%s "
-		    "update=%" PRId64 " error=%s", tg->cfg->name, u.update_id,
-		    logq(cause));
+		    "error=%s", tg->cfg->name, logq(cause));
 		tg_count_error(tg, "update", 0);
-		if (u.update_id != 0) {
-			/*
-			 * An Update kefu cannot read: skipped, and 200 so
-			 * that Telegram does not send it again and again.
-			 */
-			http_respond(req, HTTP_STATUS_OK, NULL, NULL, 0);
-		} else
-			http_respond_error(req, HTTP_STATUS_BAD_REQUEST,
-			    "bad_update", cause);
-		tg_update_clear(&u);
+		http_respond_error(req, HTTP_STATUS_BAD_REQUEST, "bad_update",
+		    cause);
 		free(cause);
 		return;
 	}
-	raw = xstrndup(body, len);
 	dn = xcalloc(1, sizeof *dn);
 	dn->tg = tg;
 	dn->req = req;
-	tg_take(tg, &u, raw, dn);
-	free(raw);
-	tg_update_clear(&u);
+	tg_enqueue(tg, update_id, body, len, dn);
 }
 
 /* --- start and stop ------------------------------------------------------ */
@@ -1339,6 +1405,7 @@ tg_got_me(void *arg, const struct httpc_response *res)
 	    json_object_is_type(v, json_type_string))
 		tg->bot_username = xstrdup(json_object_get_string(v));
 	tg->ready = 1;
+	pipeline_queue_kick();
 	log_info("telegram", "msg=\"bot ready\" bot=%s mode=%s bot_id=%"
 	    PRId64 " username=%s", tg->cfg->name, tg->cfg->mode, tg->bot_id,
 	    logq(tg->bot_username));
@@ -1392,6 +1459,7 @@ tg_start(struct channel *ch, char **cause)
 	tg_bots[tg_nbots++] = tg;
 	if (!tg_route_added) {
 		server_add_route("/telegram", tg_webhook, NULL);
+		pipeline_queue_handler("telegram", tg_dequeue);
 		tg_route_added = 1;
 	}
 	log_info("telegram", "msg=\"starting\" bot=%s mode=%s", tg->cfg->name,

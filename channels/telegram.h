@@ -88,6 +88,8 @@ struct tg_update {
  */
 int	 tg_update_from_json(struct json_object *, const struct tg_bot *,
 	    struct tg_update *, char **);
+/* A webhook body's update_id, checking only that it is an Update. */
+int	 tg_update_peek(const char *, size_t, int64_t *, char **);
 /* The same from JSON text (a webhook's body); -1 also for bad JSON. */
 int	 tg_update_parse(const char *, size_t, const struct tg_bot *,
 	    struct tg_update *, char **);

@@ -818,6 +818,34 @@ tg_update_parse(const char *s, size_t len, const struct tg_bot *bot,
 	return (r);
 }
 
+/*
+ * Check that a webhook body is an Update worth queueing, a JSON object with
+ * an integer update_id, and read that id; its content is read later, by
+ * tg_update_parse.  0, or -1 with *cause (the caller frees).
+ */
+int
+tg_update_peek(const char *s, size_t len, int64_t *update_id, char **cause)
+{
+	struct json_object	*o;
+	const char		*error;
+	int			 r = 0;
+
+	*update_id = 0;
+	if ((o = tg_json_parse(s, len, &error)) == NULL) {
+		*cause = xasprintf("update is not JSON: %s", error);
+		return (-1);
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		*cause = xstrdup("update is not an object");
+		r = -1;
+	} else if (!tg_get_int(o, "update_id", update_id)) {
+		*cause = xstrdup("update has no integer update_id");
+		r = -1;
+	}
+	json_object_put(o);
+	return (r);
+}
+
 /* --- responses ------------------------------------------------------- */
 
 /* Free a response and zero it. */

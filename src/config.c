@@ -230,6 +230,16 @@ static const struct config_schema config_schema[] = {
 	  .help = "How long to wait for a lock held by another process "
 		  "(such as kefuctl)."
 	},
+	{ .key = "store.queue_max",
+	  .type = SCHEMA_INT,
+	  .minimum = 100,
+	  .maximum = 100000000,
+	  .default_num = 1000000,
+	  .offset = OFF(store_queue_max),
+	  .help = "Most inbound items (Telegram updates) stored and waiting "
+		  "for the bot; beyond it a webhook answers 503 and Telegram "
+		  "sends the update again later."
+	},
 
 	{ .key = "log",
 	  .type = SCHEMA_GROUP,

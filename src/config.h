@@ -77,6 +77,7 @@ struct kefu_config {
 	char	*store_path;
 	int	 store_synchronous_full; /* 1: FULL, 0: NORMAL */
 	int	 store_busy_timeout_ms;
+	int	 store_queue_max;	/* inbound queue bound */
 
 	/* log */
 	char	*log_level;

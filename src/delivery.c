@@ -7,7 +7,10 @@
  * is armed for the next due item.
  *
  * Items are read only when no transaction is open, so only committed
- * messages ever leave.  An item in flight stays in the outbox until its
+ * messages ever leave.  A channel may hold items it was given (Telegram
+ * paces them to its rate limits): at most DELIVERY_FLIGHT_BATCHES batches
+ * are in flight, and the outbox is read again only when a whole batch
+ * fits, so a long backlog is not read over and over.  An item in flight stays in the outbox until its
  * attempt ends: after a crash it is due again, and channels that can
  * (the widget, by sequence number) make the resend harmless.
  */
@@ -37,7 +40,17 @@ static struct delivery	*in_flight;
 static size_t		 nin_flight;
 static int		 delivery_running;
 
+#define DELIVERY_FLIGHT_BATCHES	10
+
 static void	delivery_run(uv_timer_t *);
+
+/* Whether a whole batch more may be in flight. */
+static int
+delivery_room(void)
+{
+	return (nin_flight + (size_t)kefu->cfg->delivery_batch <=
+	    DELIVERY_FLIGHT_BATCHES * (size_t)kefu->cfg->delivery_batch);
+}
 
 static int
 delivery_is_in_flight(int64_t outbox_id)
@@ -114,13 +127,14 @@ delivery_arm(void)
 static void
 delivery_run(uv_timer_t *t)
 {
-	if (kefu->draining)
-		return;
+	if (kefu->draining || !delivery_room())
+		return;		/* an attempt that ends kicks again */
 	if (store_in_transaction(kefu->store))
 		pipeline_flush();
 	delivery_running = 1;
-	store_outbox_due(kefu->store, now_ms(), kefu->cfg->delivery_batch,
-	    delivery_start_one, NULL);
+	/* Those in flight come first (oldest due): read past them. */
+	store_outbox_due(kefu->store, now_ms(), (int)nin_flight +
+	    kefu->cfg->delivery_batch, delivery_start_one, NULL);
 	delivery_running = 0;
 	delivery_arm();
 }
@@ -213,7 +227,7 @@ delivery_done(struct delivery *d, enum delivery_result result,
 void
 delivery_kick(void)
 {
-	if (!delivery_started || kefu->draining)
+	if (!delivery_started || kefu->draining || !delivery_room())
 		return;
 	if (!uv_is_active((uv_handle_t *)&delivery_timer) ||
 	    uv_timer_get_due_in(&delivery_timer) > 0)

@@ -59,6 +59,14 @@ static const struct {
 	  "Conversations handed to humans, by reason." },
 	{ "kefu_http_requests_total", "counter",
 	  "HTTP requests served, by route." },
+	{ "kefu_inbound_queue", "gauge",
+	  "Inbound items stored and waiting for the bot." },
+	{ "kefu_inbound_queued_total", "counter",
+	  "Inbound items queued, by channel." },
+	{ "kefu_inbound_busy_total", "counter",
+	  "Inbound items refused because the queue was full, by channel." },
+	{ "kefu_inbound_set_aside_total", "counter",
+	  "Queued items set aside after failing three times." },
 };
 
 static struct metric *

@@ -14,7 +14,16 @@
  * callbacks, and a kick to delivery.  If a write or the commit fails, the
  * transaction is rolled back and every acknowledgement of that turn
  * reports PIPELINE_FAILED, so nothing is acknowledged that is not stored.
+ *
+ * The inbound queue (pipeline_enqueue) splits a message's road in two for
+ * a sender that waits: the raw item is stored and acknowledged in one turn,
+ * and taken (understood, answered) in a later one, in order.  The check
+ * handle takes queued items before it commits: a quarter of the time the
+ * turn spent on its I/O when input came in, so that accepting stays fast
+ * under load, and PIPELINE_DRAIN_NS when none did; an idle handle keeps
+ * the loop turning while items wait.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +45,14 @@
 #include "xmalloc.h"
 
 #define PIPELINE_KB_HITS	5	/* knowledge-base hits for the engine */
+#define PIPELINE_SHARE		4	/* queue: 1/4 of the time input takes */
+#define PIPELINE_DRAIN_NS	5000000	/* queue time in a quiet turn */
+#define PIPELINE_QUIET_NS	20000000 /* no input for this long: quiet */
+#define PIPELINE_PIECE_NS	1000000	/* least queue time taken at once */
+#define PIPELINE_QUEUE_BATCH	32	/* queued items read at a time */
+#define PIPELINE_QUEUE_TRIES	3	/* failed turns before set aside */
+#define PIPELINE_SCAN_MAX	256	/* deferred items passed in one turn */
+#define PIPELINE_QUEUE_HANDLERS	8
 
 /* Where a conversation's replies go. */
 struct route {
@@ -63,11 +80,30 @@ struct pending_ack {
 
 static struct pending_ack	*acks;
 static size_t			 nacks, acks_size;
+
 static int			 outbox_added;
 static uv_prepare_t		 pipeline_prepare;
 static uv_check_t		 pipeline_check;
 static int			 pipeline_started;
 static const struct nlu		*pipeline_nlu;
+
+/* The inbound queue. */
+static struct {
+	const char		*channel;
+	pipeline_queue_fn	 fn;
+}				 queue_handlers[PIPELINE_QUEUE_HANDLERS];
+static size_t			 queue_nhandlers;
+static int64_t			 queue_len = -1;	/* -1: not counted */
+static int			 queue_stalled;	/* all deferred: wait */
+static uint64_t			 last_input;	/* uv_hrtime of input */
+static uint64_t			 turn_end;	/* uv_hrtime of last check */
+static int64_t			 credit;	/* ns the queue may use */
+static int			 in_drain;
+static int64_t			 scan_from;	/* deferred items end here */
+static int64_t			 fail_id;	/* item whose turn failed */
+static int			 fail_count;
+static uv_idle_t		 pipeline_idle;
+static uv_timer_t		 pipeline_quiet;
 
 /* Turn every acknowledgement of the current transaction into a failure. */
 static void
@@ -559,6 +595,8 @@ pipeline_inbound(const struct message *m, pipeline_ack_fn fn, void *arg)
 	size_t			 idx;
 	enum pipeline_status	 st;
 
+	if (!in_drain)
+		last_input = uv_hrtime();
 	a = pipeline_pending_new();
 	idx = (size_t)(a - acks);
 	message_copy(&a->msg, m);
@@ -601,12 +639,28 @@ pipeline_after_commit(void (*fn)(void *), void *arg)
 	a->arg = arg;
 }
 
+/* Run what waited for a commit, in order, and free the list. */
+static void
+pipeline_release(struct pending_ack *list, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (list[i].fn != NULL)
+			list[i].fn(list[i].arg, list[i].status, &list[i].msg);
+		else
+			list[i].after(list[i].arg);
+		message_clear(&list[i].msg);
+	}
+	free(list);
+}
+
 /* Commit, then release acknowledgements and after-commit work. */
 void
 pipeline_flush(void)
 {
 	struct pending_ack	*list;
-	size_t			 n, i;
+	size_t			 n;
 	char			*cause = NULL;
 	int			 kick;
 
@@ -631,15 +685,7 @@ pipeline_flush(void)
 		n = nacks;
 		acks = NULL;
 		nacks = acks_size = 0;
-		for (i = 0; i < n; i++) {
-			if (list[i].fn != NULL)
-				list[i].fn(list[i].arg, list[i].status,
-				    &list[i].msg);
-			else
-				list[i].after(list[i].arg);
-			message_clear(&list[i].msg);
-		}
-		free(list);
+		pipeline_release(list, n);
 		/* What they wrote is committed by the next flush. */
 	}
 	if (kick)
@@ -648,16 +694,281 @@ pipeline_flush(void)
 		webhooks_kick();
 }
 
+/* --- the inbound queue ---------------------------------------------------- */
+
+/* Count the queue again (at start, and after a rollback). */
+static void
+pipeline_queue_count(void)
+{
+	if (store_queue_count(kefu->store, &queue_len) != 0)
+		queue_len = 0;
+	metrics_set("kefu_inbound_queue", NULL, (double)queue_len);
+}
+
+/* An idle handle only makes the loop poll without blocking. */
+static void
+pipeline_idle_cb(uv_idle_t *h)
+{
+	(void)h;
+}
+
+static void	pipeline_quiet_cb(uv_timer_t *);
+
+/*
+ * Keep the loop turning while there are items to take, and only then.
+ * While input comes the queue waits for its share (pipeline_check_cb) and
+ * the loop may sleep; a timer looks again when input may have stopped.
+ */
+static void
+pipeline_queue_schedule(void)
+{
+	uint64_t	now, since;
+
+	if (!pipeline_started)
+		return;
+	if (queue_len <= 0 || queue_stalled || kefu->draining) {
+		uv_idle_stop(&pipeline_idle);
+		uv_timer_stop(&pipeline_quiet);
+		return;
+	}
+	now = uv_hrtime();
+	since = now - last_input;
+	if (last_input != 0 && since < PIPELINE_QUIET_NS &&
+	    credit < PIPELINE_PIECE_NS) {
+		uv_idle_stop(&pipeline_idle);
+		uv_timer_start(&pipeline_quiet, pipeline_quiet_cb,
+		    (PIPELINE_QUIET_NS - since) / 1000000 + 1, 0);
+	} else {
+		uv_timer_stop(&pipeline_quiet);
+		uv_idle_start(&pipeline_idle, pipeline_idle_cb);
+	}
+}
+
+static void
+pipeline_quiet_cb(uv_timer_t *t)
+{
+	(void)t;
+	pipeline_queue_schedule();
+}
+
+void
+pipeline_queue_handler(const char *channel, pipeline_queue_fn fn)
+{
+	if (queue_nhandlers == PIPELINE_QUEUE_HANDLERS)
+		log_fatalx("pipeline", "msg=\"too many queue handlers\"");
+	queue_handlers[queue_nhandlers].channel = channel;
+	queue_handlers[queue_nhandlers].fn = fn;
+	queue_nhandlers++;
+	pipeline_queue_kick();
+}
+
+void
+pipeline_queue_kick(void)
+{
+	queue_stalled = 0;
+	scan_from = 0;
+	pipeline_queue_schedule();
+}
+
+int64_t
+pipeline_queue_length(void)
+{
+	return (queue_len < 0 ? 0 : queue_len);
+}
+
+/* Store an item in the queue; ack hears of it after the commit. */
+void
+pipeline_enqueue(const char *channel, const char *account, const char *key,
+    const char *body, size_t len, pipeline_ack_fn fn, void *arg)
+{
+	struct pending_ack	*a;
+	char			 labels[128];
+	int			 r;
+
+	last_input = uv_hrtime();
+	if (queue_len < 0)
+		pipeline_queue_count();
+	a = pipeline_pending_new();
+	a->fn = fn;
+	a->arg = arg;
+	snprintf(labels, sizeof labels, "channel=\"%s\"", channel);
+	if (queue_len >= kefu->cfg->store_queue_max) {
+		a->status = PIPELINE_BUSY;
+		metrics_inc("kefu_inbound_busy_total", labels);
+		return;
+	}
+	r = store_queue_add(kefu->store, channel, account, key, body, len,
+	    now_ms());
+	if (r == -1) {
+		a->status = PIPELINE_FAILED;
+		pipeline_fail_turn("enqueue");
+		pipeline_queue_count();
+		return;
+	}
+	a->status = r == 1 ? PIPELINE_QUEUED : PIPELINE_DUPLICATE;
+	if (r == 1) {
+		queue_len++;
+		metrics_inc("kefu_inbound_queued_total", labels);
+		metrics_set("kefu_inbound_queue", NULL, (double)queue_len);
+		queue_stalled = 0;
+		pipeline_queue_schedule();
+	}
+}
+
+/* The handler of a channel's items, or NULL. */
+static pipeline_queue_fn
+pipeline_queue_fn_for(const char *channel)
+{
+	size_t	i;
+
+	for (i = 0; i < queue_nhandlers; i++) {
+		if (strcmp(queue_handlers[i].channel, channel) == 0)
+			return (queue_handlers[i].fn);
+	}
+	return (NULL);
+}
+
+/*
+ * Give one item to its handler in the open transaction: 1 taken, 0
+ * deferred, -1 if the turn failed (rolled back).
+ */
+static int
+pipeline_take_one(const struct queue_item *it)
+{
+	pipeline_queue_fn	fn;
+
+	if (it->id == fail_id && fail_count >= PIPELINE_QUEUE_TRIES) {
+		log_errorx("pipeline", "msg=\"queued item set aside: its turn "
+		    "failed %d times\" item=%" PRId64 " channel=%s",
+		    fail_count, it->id, it->channel);
+		metrics_inc("kefu_inbound_set_aside_total", NULL);
+		fail_id = 0;
+		fail_count = 0;
+		if (store_queue_fail(kefu->store, it->id,
+		    "its turn failed again and again") != 0)
+			return (-1);
+		return (1);
+	}
+	if ((fn = pipeline_queue_fn_for(it->channel)) == NULL)
+		return (0);
+	if (fn(it->account, it->body, it->len) == PIPELINE_DEFER)
+		return (0);
+	if (!store_in_transaction(kefu->store) ||
+	    store_queue_remove(kefu->store, it->id) != 0) {
+		if (store_in_transaction(kefu->store))
+			pipeline_fail_turn("dequeue");
+		if (fail_id != it->id) {
+			fail_id = it->id;
+			fail_count = 0;
+		}
+		fail_count++;
+		return (-1);
+	}
+	return (1);
+}
+
+/*
+ * Take queued items, oldest first, until the budget (ns) is spent, and
+ * return the time taken; at least one item if any can be taken.  Items a handler defers stay, and the
+ * queue stalls until pipeline_queue_kick when nothing could be taken; a
+ * long run of deferred items is scanned over several turns.
+ */
+static uint64_t
+pipeline_drain(uint64_t budget)
+{
+	struct queue_item	*items;
+	size_t			 n, i;
+	uint64_t		 start = uv_hrtime(), deadline = start + budget;
+	int64_t			 after = scan_from;
+	size_t			 scanned = 0;
+	int			 taken = 0, r = 0, end = 0;
+
+	if (queue_len < 0)
+		pipeline_queue_count();
+	in_drain = 1;
+	while (r >= 0 && (taken == 0 ? scanned < PIPELINE_SCAN_MAX :
+	    uv_hrtime() < deadline)) {
+		if (store_begin(kefu->store) != 0 ||
+		    store_queue_next(kefu->store, after, PIPELINE_QUEUE_BATCH,
+		    &items, &n) != 0) {
+			pipeline_fail_turn("read queue");
+			r = -1;
+			break;
+		}
+		if (n == 0) {
+			queue_items_free(items, n);
+			end = 1;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (taken > 0 && uv_hrtime() >= deadline)
+				break;
+			after = items[i].id;
+			scanned++;
+			if ((r = pipeline_take_one(&items[i])) < 0)
+				break;
+			if (r == 1) {
+				taken++;
+				queue_len--;
+			}
+		}
+		queue_items_free(items, n);
+	}
+	in_drain = 0;
+	scan_from = 0;
+	if (r < 0)
+		pipeline_queue_count();	/* the turn's changes are gone */
+	else {
+		if (taken > 0)
+			fail_count = 0;
+		else if (end)
+			queue_stalled = 1;
+		else
+			scan_from = after;
+		metrics_set("kefu_inbound_queue", NULL, (double)queue_len);
+	}
+	pipeline_queue_schedule();
+	return (uv_hrtime() - start);
+}
+
 static void
 pipeline_prepare_cb(uv_prepare_t *h)
 {
 	pipeline_flush();
 }
 
+/*
+ * After the loop's I/O, before the commit: take queued items.  While input
+ * comes (some in the last PIPELINE_QUIET_NS), the queue earns a quarter of
+ * the time that passed since the last check and spends what it earned, so
+ * accepting input keeps most of the CPU; once input stops, it takes
+ * PIPELINE_DRAIN_NS a turn.
+ */
 static void
 pipeline_check_cb(uv_check_t *h)
 {
+	uint64_t	now;
+
+	(void)h;
+	if (queue_len != 0 && !queue_stalled && !kefu->draining) {
+		now = uv_hrtime();
+		if (last_input != 0 && now - last_input < PIPELINE_QUIET_NS) {
+			if (turn_end != 0)
+				credit += (int64_t)(now - turn_end) /
+				    PIPELINE_SHARE;
+			if (credit > PIPELINE_DRAIN_NS)
+				credit = PIPELINE_DRAIN_NS;
+			/* In bigger pieces: each commit writes its pages. */
+			if (credit >= PIPELINE_PIECE_NS)
+				credit -= (int64_t)pipeline_drain(
+				    (uint64_t)credit);
+		} else {
+			credit = 0;
+			pipeline_drain(PIPELINE_DRAIN_NS);
+		}
+	}
 	pipeline_flush();
+	turn_end = uv_hrtime();
 }
 
 /* Install the commit points on the loop. */
@@ -670,7 +981,16 @@ pipeline_init(void)
 	uv_check_init(kefu->loop, &pipeline_check);
 	uv_check_start(&pipeline_check, pipeline_check_cb);
 	uv_unref((uv_handle_t *)&pipeline_check);
+	uv_idle_init(kefu->loop, &pipeline_idle);
+	uv_unref((uv_handle_t *)&pipeline_idle);
+	uv_timer_init(kefu->loop, &pipeline_quiet);
+	uv_unref((uv_handle_t *)&pipeline_quiet);
 	pipeline_started = 1;
+	pipeline_queue_count();
+	if (queue_len > 0)
+		log_info("pipeline", "msg=\"inbound items wait in the "
+		    "queue\" items=%" PRId64, queue_len);
+	pipeline_queue_schedule();
 }
 
 /* Commit what is left and close the handles. */
@@ -684,5 +1004,9 @@ pipeline_shutdown(void)
 	uv_close((uv_handle_t *)&pipeline_prepare, NULL);
 	uv_check_stop(&pipeline_check);
 	uv_close((uv_handle_t *)&pipeline_check, NULL);
+	uv_idle_stop(&pipeline_idle);
+	uv_close((uv_handle_t *)&pipeline_idle, NULL);
+	uv_timer_stop(&pipeline_quiet);
+	uv_close((uv_handle_t *)&pipeline_quiet, NULL);
 	pipeline_started = 0;
 }

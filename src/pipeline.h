@@ -19,7 +19,9 @@ struct nlu;
 enum pipeline_status {
 	PIPELINE_STORED = 0,	/* new, stored and processed */
 	PIPELINE_DUPLICATE,	/* seen before; nothing done again */
-	PIPELINE_FAILED		/* not stored: do not acknowledge */
+	PIPELINE_FAILED,	/* not stored: do not acknowledge */
+	PIPELINE_QUEUED,	/* stored in the inbound queue, taken later */
+	PIPELINE_BUSY		/* the queue is full: not stored, send later */
 };
 
 /*
@@ -36,6 +38,36 @@ typedef void (*pipeline_ack_fn)(void *, enum pipeline_status,
  * commit; never from inside this call.
  */
 void	 pipeline_inbound(const struct message *, pipeline_ack_fn, void *);
+
+/*
+ * The inbound queue, for a channel whose sender waits for the answer (a
+ * Telegram webhook): pipeline_enqueue stores the raw item under the
+ * channel's own key (an update_id), and ack hears PIPELINE_QUEUED (or
+ * DUPLICATE for a key already queued, BUSY when store.queue_max items
+ * wait, FAILED) once that is committed; m is then an empty message.
+ * Later, in order, the pipeline gives each item to the channel's handler
+ * inside a loop turn's transaction; the handler takes it (usually through
+ * pipeline_inbound) or defers it (the channel cannot yet, e.g. its bot
+ * has not started), and a taken item leaves the queue in the same
+ * transaction.  Taking the queue gets a share of each busy turn and all
+ * of an idle one.  An item whose turn failed three times is set aside.
+ */
+enum pipeline_take {
+	PIPELINE_TAKEN = 0,
+	PIPELINE_DEFER
+};
+typedef enum pipeline_take (*pipeline_queue_fn)(const char *, const char *,
+    size_t);
+
+/* The handler for one channel's queued items: fn(account, body, len). */
+void	 pipeline_queue_handler(const char *, pipeline_queue_fn);
+/* Queue an item: channel, account, key, body, len, ack, its argument. */
+void	 pipeline_enqueue(const char *, const char *, const char *,
+	    const char *, size_t, pipeline_ack_fn, void *);
+/* A handler that deferred may take items now. */
+void	 pipeline_queue_kick(void);
+/* Items waiting in the queue (not counting those set aside). */
+int64_t	 pipeline_queue_length(void);
 
 /*
  * Queue an outbound message (an agent's or the system's) on an existing

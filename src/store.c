@@ -280,7 +280,27 @@ static const char *store_migrations[] = {
 	" due_at INTEGER NOT NULL,"
 	" last_error TEXT,"
 	" created_at INTEGER NOT NULL);"
-	"CREATE INDEX webhook_outbox_due ON webhook_outbox (due_at);"
+	"CREATE INDEX webhook_outbox_due ON webhook_outbox (due_at);",
+
+	/*
+	 * 8: the inbound queue.  A channel that must answer its sender
+	 * quickly (a Telegram webhook) stores the raw item here, commits
+	 * and answers; the pipeline takes the items in order afterwards and
+	 * removes each in the transaction that stored its message.  key is
+	 * the channel's own id for the item (a Telegram update_id), so an
+	 * item sent twice is queued once.  An item that kept failing is
+	 * set aside with failed_at and error, never dropped.
+	 */
+	"CREATE TABLE inbound_queue ("
+	" id INTEGER PRIMARY KEY,"
+	" channel TEXT NOT NULL,"
+	" account TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" body BLOB NOT NULL,"
+	" received_at INTEGER NOT NULL,"
+	" failed_at INTEGER,"
+	" error TEXT,"
+	" UNIQUE (channel, account, key));"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -336,6 +356,11 @@ enum store_stmt {
 	S_OUTBOX_RETRY,
 	S_OUTBOX_DEPTH,
 	S_EVENT_ADD,
+	S_QUEUE_ADD,
+	S_QUEUE_NEXT,
+	S_QUEUE_REMOVE,
+	S_QUEUE_FAIL,
+	S_QUEUE_COUNT,
 	S_COUNT
 };
 
@@ -417,6 +442,18 @@ static const char *store_sql[S_COUNT] = {
 
 	[S_EVENT_ADD] = "INSERT INTO events (conversation_id, type, data,"
 	    " created_at) VALUES (?1, ?2, ?3, ?4)",
+
+	[S_QUEUE_ADD] = "INSERT INTO inbound_queue (channel, account, key,"
+	    " body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (channel, account, key) DO NOTHING",
+	[S_QUEUE_NEXT] = "SELECT id, channel, account, body, received_at"
+	    " FROM inbound_queue WHERE id > ?1 AND failed_at IS NULL"
+	    " ORDER BY id LIMIT ?2",
+	[S_QUEUE_REMOVE] = "DELETE FROM inbound_queue WHERE id = ?1",
+	[S_QUEUE_FAIL] = "UPDATE inbound_queue SET failed_at = ?2,"
+	    " error = ?3 WHERE id = ?1",
+	[S_QUEUE_COUNT] = "SELECT count(*) FROM inbound_queue"
+	    " WHERE failed_at IS NULL",
 };
 
 struct store {
@@ -1690,6 +1727,121 @@ store_event_add(struct store *s, int64_t conversation_id, const char *type,
 	bind_text(st, 3, data);
 	sqlite3_bind_int64(st, 4, created_at != 0 ? created_at : now_ms());
 	return (store_exec(s, st, "add event"));
+}
+
+/*
+ * Queue an inbound item: 1 if queued, 0 if the channel already queued one
+ * with this key, -1 on error.
+ */
+int
+store_queue_add(struct store *s, const char *channel, const char *account,
+    const char *key, const char *body, size_t len, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	if (store_begin(s) != 0)
+		return (-1);
+	st = store_stmt(s, S_QUEUE_ADD);
+	bind_text(st, 1, channel);
+	bind_text(st, 2, account);
+	bind_text(st, 3, key);
+	sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	if (store_exec(s, st, "queue inbound item") != 0)
+		return (-1);
+	return (sqlite3_changes(s->db) > 0);
+}
+
+/*
+ * Read up to limit queued items after id, oldest first, leaving out those
+ * set aside: 0 with *items and *n (free with queue_items_free), or -1.
+ */
+int
+store_queue_next(struct store *s, int64_t after, int limit,
+    struct queue_item **items, size_t *n)
+{
+	sqlite3_stmt		*st;
+	struct queue_item	*v = NULL, *it;
+	const void		*b;
+	size_t			 nv = 0;
+	int			 rc;
+
+	st = store_stmt(s, S_QUEUE_NEXT);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = xreallocarray(v, nv + 1, sizeof *v);
+		it = &v[nv++];
+		it->id = sqlite3_column_int64(st, 0);
+		it->channel = col_text(st, 1);
+		it->account = col_text(st, 2);
+		it->len = (size_t)sqlite3_column_bytes(st, 3);
+		it->body = xmalloc(it->len + 1);
+		if ((b = sqlite3_column_blob(st, 3)) != NULL)
+			memcpy(it->body, b, it->len);
+		it->body[it->len] = '\0';
+		it->received_at = sqlite3_column_int64(st, 4);
+	}
+	if (rc != SQLITE_DONE) {
+		queue_items_free(v, nv);
+		*items = NULL;
+		*n = 0;
+		return (store_fail(s, st, "read inbound queue", NULL));
+	}
+	store_done(st);
+	*items = v;
+	*n = nv;
+	return (0);
+}
+
+void
+queue_items_free(struct queue_item *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].channel);
+		free(v[i].account);
+		free(v[i].body);
+	}
+	free(v);
+}
+
+/* Remove a queued item once it is taken. */
+int
+store_queue_remove(struct store *s, int64_t id)
+{
+	sqlite3_stmt	*st;
+
+	if (store_begin(s) != 0)
+		return (-1);
+	st = store_stmt(s, S_QUEUE_REMOVE);
+	sqlite3_bind_int64(st, 1, id);
+	return (store_exec_one(s, st, "remove queued item", id));
+}
+
+/* Set a queued item aside: it kept failing. */
+int
+store_queue_fail(struct store *s, int64_t id, const char *error)
+{
+	sqlite3_stmt	*st;
+
+	if (store_begin(s) != 0)
+		return (-1);
+	st = store_stmt(s, S_QUEUE_FAIL);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_ms());
+	bind_text(st, 3, error);
+	return (store_exec_one(s, st, "set queued item aside", id));
+}
+
+/* The number of queued items not set aside. */
+int
+store_queue_count(struct store *s, int64_t *n)
+{
+	*n = 0;
+	return (store_scalar(s, store_stmt(s, S_QUEUE_COUNT),
+	    "count inbound queue", n) == -1 ? -1 : 0);
 }
 
 /*

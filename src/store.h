@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION	7
+#define STORE_SCHEMA_VERSION	8
 
 struct conversation {
 	int64_t	 id;
@@ -59,6 +59,16 @@ struct outbox_item {
 	int	 attempts;
 	int64_t	 due_at;
 	char	*last_error;
+};
+
+/* An item of the inbound queue; body is NUL-terminated after len bytes. */
+struct queue_item {
+	int64_t	 id;
+	char	*channel;
+	char	*account;
+	char	*body;
+	size_t	 len;
+	int64_t	 received_at;
 };
 
 /*
@@ -158,6 +168,16 @@ int	 store_outbox_remove(struct store *, int64_t);
 /* Count an attempt, record its error and set the next due time. */
 int	 store_outbox_retry(struct store *, int64_t, int64_t, const char *);
 int	 store_outbox_depth(struct store *, int64_t *);
+
+/* The inbound queue (pipeline_enqueue); see the functions in store.c. */
+int	 store_queue_add(struct store *, const char *, const char *,
+	    const char *, const char *, size_t, int64_t);
+int	 store_queue_next(struct store *, int64_t, int, struct queue_item **,
+	    size_t *);
+void	 queue_items_free(struct queue_item *, size_t);
+int	 store_queue_remove(struct store *, int64_t);
+int	 store_queue_fail(struct store *, int64_t, const char *);
+int	 store_queue_count(struct store *, int64_t *);
 
 struct sqlite3;
 /* The connection, for modules with their own tables (kb, nlu). */
