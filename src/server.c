@@ -73,6 +73,7 @@ struct http_session {
 
 static struct route		server_routes[SERVER_MAX_ROUTES];
 static size_t			server_nroutes;
+static int			server_in_cb;	/* lws callbacks running */
 static struct lws_protocols	server_protocols[SERVER_MAX_PROTOCOLS + 2];
 static size_t			server_nprotocols;
 static struct lws_http_mount	mount_healthz, mount_metrics, mount_web;
@@ -302,8 +303,8 @@ server_builtin(struct lws *wsi, struct http_session *s, const char *uri)
 
 /* The protocol callback serving /healthz, /metrics and the routes. */
 static int
-server_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
+server_http_serve(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
 {
 	struct http_session	*s = user;
 	unsigned char		*buf;
@@ -365,6 +366,19 @@ server_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	}
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+/* Count the calls in progress, for http_respond. */
+static int
+server_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	int	r;
+
+	server_in_cb++;
+	r = server_http_serve(wsi, reason, user, in, len);
+	server_in_cb--;
+	return (r);
 }
 
 /* The request's method. */
@@ -488,6 +502,8 @@ void
 http_respond(struct http_request *req, int status, const char *type,
     const char *body, size_t len)
 {
+	struct lws	*wsi;
+
 	if (req->answered)
 		log_fatalx("server", "msg=\"request answered twice\"");
 	if (req->wsi == NULL) {
@@ -502,6 +518,19 @@ http_respond(struct http_request *req, int status, const char *type,
 		memcpy(req->out, body, len);
 	}
 	req->outlen = len;
+	if (server_in_cb == 0 && len == 0) {
+		/*
+		 * Answered from the loop, not from lws (a commit released
+		 * it): write the head now rather than ask for a writable
+		 * callback, which costs lws two changes of the poll set.
+		 * lws keeps what the socket does not take and sends it first.
+		 */
+		wsi = req->wsi;
+		if (server_route_write(wsi, req->session) != 0)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND,
+			    LWS_TO_KILL_ASYNC);
+		return;
+	}
 	lws_callback_on_writable(req->wsi);
 }
 
