@@ -314,6 +314,14 @@ main(int argc, char **argv)
 	    kefu->cfg->store_busy_timeout_ms, &kefu->store, &cause) != 0)
 		log_fatalx("kefud", "msg=\"cannot open the store\" path=%s "
 		    "error=%s", logq(kefu->cfg->store_path), logq(cause));
+	/* Durable as "full", but the loop does not wait for the disk. */
+	if (kefu->cfg->store_synchronous_full &&
+	    store_defer_sync(kefu->store, &cause) != 0) {
+		log_warnx("kefud", "msg=\"commits sync on the loop\" "
+		    "error=%s", logq(cause));
+		free(cause);
+		cause = NULL;
+	}
 
 	memset(&ec, 0, sizeof ec);
 	ec.templates_dir = kefu->cfg->engine_templates;

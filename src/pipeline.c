@@ -16,16 +16,15 @@
  * reports PIPELINE_FAILED, so nothing is acknowledged that is not stored.
  *
  * The inbound queue (pipeline_enqueue) splits a message's road in two for
- * a sender that waits: the raw item is stored and acknowledged in one turn,
- * and taken (understood, answered) in a later one, in order.  The check
- * handle takes queued items before it commits: a quarter of the time the
- * turn spent on its I/O when input came in, so that accepting stays fast
- * under load, and PIPELINE_DRAIN_NS when none did; an idle handle keeps
- * the loop turning while items wait.
+ * a sender that waits: the raw item is stored and acknowledged, and taken
+ * (understood, answered) in order, in the same turn when the loop has time
+ * and later when input keeps it busy (pipeline_check_cb); an idle handle
+ * keeps the loop turning while items can be taken.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -45,9 +44,10 @@
 #include "xmalloc.h"
 
 #define PIPELINE_KB_HITS	5	/* knowledge-base hits for the engine */
-#define PIPELINE_SHARE		4	/* queue: 1/4 of the time input takes */
+#define PIPELINE_SHARE		4	/* queue: 1/4 of the CPU input takes */
 #define PIPELINE_DRAIN_NS	5000000	/* queue time in a quiet turn */
 #define PIPELINE_QUIET_NS	20000000 /* no input for this long: quiet */
+#define PIPELINE_WINDOW_NS	10000000 /* how often the load is judged */
 #define PIPELINE_PIECE_NS	1000000	/* least queue time taken at once */
 #define PIPELINE_QUEUE_BATCH	32	/* queued items read at a time */
 #define PIPELINE_QUEUE_TRIES	3	/* failed turns before set aside */
@@ -80,6 +80,12 @@ struct pending_ack {
 
 static struct pending_ack	*acks;
 static size_t			 nacks, acks_size;
+/* Committed and waiting for the next sync; in the sync running now. */
+static struct pending_ack	*held, *syncing;
+static size_t			 nheld, held_size, nsyncing;
+static int			 sync_busy;
+static int			 held_kick, sync_kick; /* outbox grew */
+static uv_fs_t			 sync_req;
 
 static int			 outbox_added;
 static uv_prepare_t		 pipeline_prepare;
@@ -96,14 +102,27 @@ static size_t			 queue_nhandlers;
 static int64_t			 queue_len = -1;	/* -1: not counted */
 static int			 queue_stalled;	/* all deferred: wait */
 static uint64_t			 last_input;	/* uv_hrtime of input */
-static uint64_t			 turn_end;	/* uv_hrtime of last check */
+static uint64_t			 turn_end;	/* CPU ns at the last check */
 static int64_t			 credit;	/* ns the queue may use */
+static int			 loaded;	/* input keeps the loop busy */
+static uint64_t			 win_start, win_cpu, win_queue;
 static int			 in_drain;
 static int64_t			 scan_from;	/* deferred items end here */
 static int64_t			 fail_id;	/* item whose turn failed */
 static int			 fail_count;
 static uv_idle_t		 pipeline_idle;
 static uv_timer_t		 pipeline_quiet;
+
+/* The loop thread's CPU time, in ns. */
+static uint64_t
+pipeline_cpu_ns(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return (uv_hrtime());
+	return ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec);
+}
 
 /* Turn every acknowledgement of the current transaction into a failure. */
 static void
@@ -655,7 +674,99 @@ pipeline_release(struct pending_ack *list, size_t n)
 	free(list);
 }
 
-/* Commit, then release acknowledgements and after-commit work. */
+/* Move the turn's list to the end of the one waiting for a sync. */
+static void
+pipeline_hold(void)
+{
+	if (nheld + nacks > held_size) {
+		held_size = nheld + nacks;
+		held = xreallocarray(held, held_size, sizeof *held);
+	}
+	if (nacks > 0)
+		memcpy(held + nheld, acks, nacks * sizeof *acks);
+	nheld += nacks;
+	nacks = 0;
+}
+
+/* Take the list waiting for a sync. */
+static struct pending_ack *
+pipeline_take_held(size_t *n)
+{
+	struct pending_ack	*list = held;
+
+	*n = nheld;
+	held = NULL;
+	nheld = held_size = 0;
+	return (list);
+}
+
+static void	pipeline_sync_start(void);
+
+/* The disk has the commits: release what waited for them. */
+static void
+pipeline_synced(uv_fs_t *req)
+{
+	struct pending_ack	*list = syncing;
+	size_t			 i, n = nsyncing;
+
+	if (req->result < 0) {
+		/* Committed, but maybe not on disk: let senders retry. */
+		log_errorx("pipeline", "msg=\"sync failed\" error=%s",
+		    uv_strerror((int)req->result));
+		metrics_inc("kefu_commit_failures_total", NULL);
+		for (i = 0; i < n; i++)
+			list[i].status = PIPELINE_FAILED;
+	}
+	uv_fs_req_cleanup(req);
+	syncing = NULL;
+	nsyncing = 0;
+	sync_busy = 0;
+	pipeline_release(list, n);
+	if (sync_kick)
+		delivery_kick();
+	sync_kick = 0;
+	if (kefu->cfg->webhooks.n > 0)
+		webhooks_kick();
+	if (nheld > 0)
+		pipeline_sync_start();
+}
+
+/* Sync the commits so far on the thread pool, then release what waits. */
+static void
+pipeline_sync_start(void)
+{
+	struct pending_ack	*list;
+	size_t			 n;
+	int			 fd;
+
+	if (sync_busy)
+		return;
+	if ((fd = store_sync_fd(kefu->store)) == -1) {
+		/* Nothing was committed since the last sync. */
+		list = pipeline_take_held(&n);
+		pipeline_release(list, n);
+		if (held_kick)
+			delivery_kick();
+		held_kick = 0;
+		return;
+	}
+	syncing = pipeline_take_held(&nsyncing);
+	sync_kick = held_kick;
+	held_kick = 0;
+	sync_busy = 1;
+	if (uv_fs_fdatasync(kefu->loop, &sync_req, fd, pipeline_synced) != 0) {
+		sync_req.result = UV_EIO;
+		pipeline_synced(&sync_req);
+	}
+}
+
+/*
+ * Commit, then release acknowledgements and after-commit work: at once,
+ * or (store_defer_sync) once a sync on the thread pool has made the
+ * commit durable, the loop going on meanwhile; commits made while a sync
+ * runs wait for the next one, in order.  When kefud stops, the sync is
+ * done here.
+ */
 void
 pipeline_flush(void)
 {
@@ -678,6 +789,23 @@ pipeline_flush(void)
 	}
 	kick = outbox_added;
 	outbox_added = 0;
+
+	if (pipeline_started && !kefu->draining && (sync_busy || nheld > 0 ||
+	    store_sync_pending(kefu->store))) {
+		held_kick |= kick;
+		if (nacks > 0 || store_sync_pending(kefu->store)) {
+			pipeline_hold();
+			pipeline_sync_start();
+		}
+		return;
+	}
+	if (nheld > 0 || store_sync_pending(kefu->store)) {
+		store_sync(kefu->store);
+		list = pipeline_take_held(&n);
+		pipeline_release(list, n);
+		kick |= held_kick;
+		held_kick = 0;
+	}
 
 	/* Callbacks may queue more; take the lists first. */
 	while (nacks > 0 && !store_in_transaction(kefu->store)) {
@@ -733,7 +861,7 @@ pipeline_queue_schedule(void)
 	}
 	now = uv_hrtime();
 	since = now - last_input;
-	if (last_input != 0 && since < PIPELINE_QUIET_NS &&
+	if (loaded && last_input != 0 && since < PIPELINE_QUIET_NS &&
 	    credit < PIPELINE_PIECE_NS) {
 		uv_idle_stop(&pipeline_idle);
 		uv_timer_start(&pipeline_quiet, pipeline_quiet_cb,
@@ -938,37 +1066,69 @@ pipeline_prepare_cb(uv_prepare_t *h)
 }
 
 /*
- * After the loop's I/O, before the commit: take queued items.  While input
- * comes (some in the last PIPELINE_QUIET_NS), the queue earns a quarter of
- * the time that passed since the last check and spends what it earned, so
- * accepting input keeps most of the CPU; once input stops, it takes
- * PIPELINE_DRAIN_NS a turn.
+ * Judge the load every PIPELINE_WINDOW_NS: the loop is loaded when work
+ * other than the queue took more than half of the time the queue left.
+ */
+static void
+pipeline_judge_load(uint64_t now, uint64_t cpu)
+{
+	uint64_t	work;
+
+	if (win_start == 0 || cpu < win_cpu) {
+		win_start = now;
+		win_cpu = cpu;
+		win_queue = 0;
+		return;
+	}
+	if (now - win_start < PIPELINE_WINDOW_NS)
+		return;
+	work = cpu - win_cpu;
+	work = work > win_queue ? work - win_queue : 0;
+	loaded = win_queue < now - win_start &&
+	    work * 2 > now - win_start - win_queue;
+	win_start = now;
+	win_cpu = cpu;
+	win_queue = 0;
+}
+
+/*
+ * After the loop's I/O, before the commit: take queued items.  While the
+ * loop has time to spare, the queue takes PIPELINE_DRAIN_NS a turn, so a
+ * message is usually taken in the very turn that queued it.  While input
+ * keeps the loop loaded, the queue earns a quarter of the CPU time the
+ * loop spent since the last check and spends it in pieces, so accepting
+ * input keeps most of the CPU and a burst is taken in afterwards.
  */
 static void
 pipeline_check_cb(uv_check_t *h)
 {
-	uint64_t	now;
+	uint64_t	now, cpu, spent = 0;
 
 	(void)h;
+	now = uv_hrtime();
+	cpu = pipeline_cpu_ns();
+	pipeline_judge_load(now, cpu);
 	if (queue_len != 0 && !queue_stalled && !kefu->draining) {
-		now = uv_hrtime();
-		if (last_input != 0 && now - last_input < PIPELINE_QUIET_NS) {
-			if (turn_end != 0)
-				credit += (int64_t)(now - turn_end) /
+		if (loaded && last_input != 0 &&
+		    now - last_input < PIPELINE_QUIET_NS) {
+			if (turn_end != 0 && cpu > turn_end)
+				credit += (int64_t)(cpu - turn_end) /
 				    PIPELINE_SHARE;
 			if (credit > PIPELINE_DRAIN_NS)
 				credit = PIPELINE_DRAIN_NS;
 			/* In bigger pieces: each commit writes its pages. */
-			if (credit >= PIPELINE_PIECE_NS)
-				credit -= (int64_t)pipeline_drain(
-				    (uint64_t)credit);
+			if (credit >= PIPELINE_PIECE_NS) {
+				spent = pipeline_drain((uint64_t)credit);
+				credit -= (int64_t)spent;
+			}
 		} else {
 			credit = 0;
-			pipeline_drain(PIPELINE_DRAIN_NS);
+			spent = pipeline_drain(PIPELINE_DRAIN_NS);
 		}
+		win_queue += spent;
 	}
 	pipeline_flush();
-	turn_end = uv_hrtime();
+	turn_end = pipeline_cpu_ns();
 }
 
 /* Install the commit points on the loop. */

@@ -20,11 +20,15 @@
  * and reset the statement, then call back: a callback may use any store
  * function, including writes to the rows it is being shown.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -461,6 +465,8 @@ struct store {
 	char		*path;
 	int		 version;
 	int		 in_tx;		/* we opened a transaction */
+	int		 wal_fd;	/* store_defer_sync: the WAL, or -1 */
+	int		 unsynced;	/* committed since the last sync */
 	double		 last_commit_ms;
 	sqlite3_stmt	*stmts[S_COUNT];
 	struct {
@@ -744,6 +750,7 @@ store_open(const char *path, int sync_full, int busy_timeout_ms,
 
 	s = xcalloc(1, sizeof *s);
 	s->path = xstrdup(path);
+	s->wal_fd = -1;
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		*cause = xasprintf("store: open %s: %s", path,
@@ -793,6 +800,11 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	if (s->wal_fd != -1) {
+		store_sync(s);
+		close(s->wal_fd);
+		s->wal_fd = -1;
+	}
 	if (s->db != NULL) {
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -872,6 +884,79 @@ store_commit(struct store *s, char **cause)
 	store_done(st);
 	s->in_tx = 0;
 	s->last_commit_ms = store_mono_ms() - start;
+	if (s->wal_fd != -1)
+		s->unsynced = 1;
+	return (0);
+}
+
+/*
+ * Leave the commits' flush to the disk to the caller, who must not report
+ * a commit as durable before store_sync_fd's descriptor has been synced
+ * (fdatasync) after it.  SQLite then writes the WAL without syncing it at
+ * each commit (synchronous = NORMAL, which still syncs around
+ * checkpoints), and one sync, off the loop, covers every commit before it:
+ * what synchronous = FULL promises, without the loop waiting for the disk.
+ * Returns 0, or -1 with *cause (the store stays as it was).
+ */
+int
+store_defer_sync(struct store *s, char **cause)
+{
+	char	*wal;
+	int	 fd;
+
+	if (strcmp(s->path, ":memory:") == 0)
+		return (0);
+	wal = xasprintf("%s-wal", s->path);
+	fd = open(wal, O_RDWR | O_CLOEXEC);
+	if (fd == -1) {
+		*cause = xasprintf("store: open %s: %s", wal,
+		    strerror(errno));
+		free(wal);
+		return (-1);
+	}
+	free(wal);
+	if (store_exec_sql(s, "PRAGMA synchronous = NORMAL",
+	    "set synchronous", cause) != 0) {
+		close(fd);
+		return (-1);
+	}
+	s->wal_fd = fd;
+	return (0);
+}
+
+/* Whether commits wait for a sync (store_defer_sync). */
+int
+store_sync_pending(struct store *s)
+{
+	return (s->wal_fd != -1 && s->unsynced);
+}
+
+/*
+ * The descriptor to sync for the commits so far, which count as synced
+ * from here on; -1 if none wait.
+ */
+int
+store_sync_fd(struct store *s)
+{
+	if (!store_sync_pending(s))
+		return (-1);
+	s->unsynced = 0;
+	return (s->wal_fd);
+}
+
+/* Sync now what waits for it; 0 or -1 (logged). */
+int
+store_sync(struct store *s)
+{
+	int	fd;
+
+	if ((fd = store_sync_fd(s)) == -1)
+		return (0);
+	if (fdatasync(fd) == -1) {
+		log_warn("store", "msg=\"sync failed\" path=%s",
+		    logq(s->path));
+		return (-1);
+	}
 	return (0);
 }
 

@@ -77,6 +77,14 @@ struct queue_item {
  * with *cause (caller frees).
  */
 int	 store_open(const char *, int, int, struct store **, char **);
+/* Leave the disk flush of commits to the caller (see store.c). */
+int	 store_defer_sync(struct store *, char **);
+/* Whether commits wait for a sync. */
+int	 store_sync_pending(struct store *);
+/* The descriptor whose sync makes the commits so far durable, or -1. */
+int	 store_sync_fd(struct store *);
+/* Sync now; 0 or -1. */
+int	 store_sync(struct store *);
 /* Roll back any open transaction and close. */
 void	 store_close(struct store *);
 /* The schema version found in the file (after migration). */
