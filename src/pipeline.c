@@ -101,6 +101,7 @@ static struct {
 static size_t			 queue_nhandlers;
 static int64_t			 queue_len = -1;	/* -1: not counted */
 static int			 queue_stalled;	/* all deferred: wait */
+static int			 queue_orphans_logged;
 static uint64_t			 last_input;	/* uv_hrtime of input */
 static uint64_t			 turn_end;	/* CPU ns at the last check */
 static int64_t			 credit;	/* ns the queue may use */
@@ -977,8 +978,13 @@ pipeline_take_one(const struct queue_item *it)
 			return (-1);
 		return (1);
 	}
-	if ((fn = pipeline_queue_fn_for(it->channel)) == NULL)
+	if ((fn = pipeline_queue_fn_for(it->channel)) == NULL) {
+		if (!queue_orphans_logged)
+			log_warnx("pipeline", "msg=\"queued items for a channel "
+			    "kefud does not run\" channel=%s", it->channel);
+		queue_orphans_logged = 1;
 		return (0);
+	}
 	if (fn(it->account, it->body, it->len) == PIPELINE_DEFER)
 		return (0);
 	if (!store_in_transaction(kefu->store) ||

@@ -577,6 +577,126 @@ test_outbox(void **state)
 	store_rollback(f->s);
 }
 
+/* The inbound queue: de-duplicated by key, read in order, set aside. */
+static void
+test_inbound_queue(void **state)
+{
+	struct fixture		*f = *state;
+	struct queue_item	*items;
+	size_t			 n;
+	int64_t			 len, first;
+	const char		 body[] = "{\"update_id\":7}\0tail";
+
+	assert_int_equal(store_queue_count(f->s, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(store_queue_add(f->s, "telegram", "shop", "7", body,
+	    sizeof body, 1000), 1);
+	/* The same key again (Telegram re-sent it): not queued twice. */
+	assert_int_equal(store_queue_add(f->s, "telegram", "shop", "7", "x",
+	    1, 1001), 0);
+	/* Another bot, or another channel, may use the same key. */
+	assert_int_equal(store_queue_add(f->s, "telegram", "help", "7", "b",
+	    1, 1002), 1);
+	assert_int_equal(store_queue_add(f->s, "wechat", "shop", "7", "c", 1,
+	    1003), 1);
+	commit(f->s);
+	assert_int_equal(store_queue_count(f->s, &len), 0);
+	assert_int_equal(len, 3);
+
+	/* Oldest first; the body comes back whole, NUL bytes and all. */
+	assert_int_equal(store_queue_next(f->s, 0, 2, &items, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[0].channel, "telegram");
+	assert_string_equal(items[0].account, "shop");
+	assert_int_equal(items[0].len, sizeof body);
+	assert_memory_equal(items[0].body, body, sizeof body);
+	assert_int_equal(items[0].body[items[0].len], '\0');
+	assert_int_equal(items[0].received_at, 1000);
+	assert_string_equal(items[1].account, "help");
+	first = items[0].id;
+	assert_true(items[1].id > first);
+	queue_items_free(items, n);
+
+	/* Read on after an id, then remove and set aside. */
+	assert_int_equal(store_queue_next(f->s, first, 10, &items, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[1].channel, "wechat");
+	assert_int_equal(store_queue_fail(f->s, items[1].id, "kept failing"),
+	    0);
+	commit(f->s);
+	queue_items_free(items, n);
+	assert_int_equal(store_queue_remove(f->s, first), 0);
+	assert_int_equal(store_queue_remove(f->s, first), -1);
+	store_rollback(f->s);
+	assert_int_equal(store_queue_remove(f->s, first), 0);
+	commit(f->s);
+	/* Set aside is not counted, nor read. */
+	assert_int_equal(store_queue_count(f->s, &len), 0);
+	assert_int_equal(len, 1);
+	assert_int_equal(store_queue_next(f->s, 0, 10, &items, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(items[0].account, "help");
+	queue_items_free(items, n);
+	assert_int_equal(store_queue_fail(f->s, 987654321, "no such item"),
+	    -1);
+	store_rollback(f->s);
+
+	/* Once it is taken, the same key may come again. */
+	assert_int_equal(store_queue_add(f->s, "telegram", "shop", "7", "y", 1,
+	    2000), 1);
+	commit(f->s);
+
+	/* What is queued survives a restart; set aside stays aside. */
+	reopen(f);
+	assert_int_equal(store_queue_count(f->s, &len), 0);
+	assert_int_equal(len, 2);
+	assert_int_equal(store_queue_next(f->s, 0, 10, &items, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[1].body, "y");
+	queue_items_free(items, n);
+}
+
+/* Deferred syncs: commits wait for one sync of the WAL, then none wait. */
+static void
+test_deferred_sync(void **state)
+{
+	struct fixture	*f = *state;
+	struct contact	 c;
+	char		*cause = NULL;
+	int		 fd;
+
+	assert_int_equal(store_sync_pending(f->s), 0);
+	assert_int_equal(store_sync_fd(f->s), -1);
+	if (store_defer_sync(f->s, &cause) != 0) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		fail();
+	}
+	assert_int_equal(store_sync_pending(f->s), 0);
+	make_contact(f->s, "a");
+	assert_int_equal(store_sync_pending(f->s), 0);
+	commit(f->s);
+	assert_int_equal(store_sync_pending(f->s), 1);
+	make_contact(f->s, "b");
+	commit(f->s);
+	fd = store_sync_fd(f->s);
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(store_sync_pending(f->s), 0);
+	assert_int_equal(store_sync_fd(f->s), -1);
+	make_contact(f->s, "c");
+	commit(f->s);
+	assert_int_equal(store_sync(f->s), 0);
+	assert_int_equal(store_sync_pending(f->s), 0);
+	/* Closing syncs what waits; the data is there on reopening. */
+	make_contact(f->s, "d");
+	commit(f->s);
+	reopen(f);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(store_contact_find(f->s, "telegram", "", "d", &c), 1);
+	contact_clear(&c);
+}
+
 static void
 test_conversation_ensure(void **state)
 {
@@ -1159,6 +1279,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_message_by_seq,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbound_queue,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_sync,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conversation_ensure,
 		    setup, teardown),
