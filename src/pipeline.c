@@ -8,10 +8,13 @@
  * actions it asks for start only after the commit (actions.c).
  *
  * Group commit: a libuv check handle (right after the loop polled for I/O)
- * and a prepare handle (right before it polls again) both call
- * pipeline_flush(), which commits the open transaction once and only then
- * releases what waited for it: channel acknowledgements, after-commit
- * callbacks, and a kick to delivery.  If a write or the commit fails, the
+ * and a prepare handle (right before it polls again) both commit the open
+ * transaction once and only then release what waited for it: channel
+ * acknowledgements, after-commit callbacks, and a kick to delivery.  With
+ * store_defer_sync (kefud, synchronous = "full") the release waits for an
+ * fdatasync on the thread pool instead of the commit syncing on the loop,
+ * and while that sync runs the next turns add to one open transaction,
+ * committed when it ends.  If a write or the commit fails, the
  * transaction is rolled back and every acknowledgement of that turn
  * reports PIPELINE_FAILED, so nothing is acknowledged that is not stored.
  *
@@ -1065,10 +1068,26 @@ pipeline_drain(uint64_t budget)
 	return (uv_hrtime() - start);
 }
 
+/*
+ * The loop's commit point: while a sync runs, the turn's transaction stays
+ * open and grows, to be committed (one write of its pages) when the sync
+ * is over, and synced by the next one: group commit without the loop
+ * waiting for the disk.
+ */
+static void
+pipeline_turn_flush(void)
+{
+	if (pipeline_started && !kefu->draining && sync_busy &&
+	    store_in_transaction(kefu->store))
+		return;
+	pipeline_flush();
+}
+
 static void
 pipeline_prepare_cb(uv_prepare_t *h)
 {
-	pipeline_flush();
+	(void)h;
+	pipeline_turn_flush();
 }
 
 /*
@@ -1133,7 +1152,7 @@ pipeline_check_cb(uv_check_t *h)
 		}
 		win_queue += spent;
 	}
-	pipeline_flush();
+	pipeline_turn_flush();
 	turn_end = pipeline_cpu_ns();
 }
 

@@ -292,8 +292,9 @@ static const char *store_migrations[] = {
 	 * and answers; the pipeline takes the items in order afterwards and
 	 * removes each in the transaction that stored its message.  key is
 	 * the channel's own id for the item (a Telegram update_id), so an
-	 * item sent twice is queued once.  An item that kept failing is
-	 * set aside with failed_at and error, never dropped.
+	 * item sent twice while it waits is queued once.  An item that kept
+	 * failing is set aside with failed_at and error, never dropped, and
+	 * no longer holds its key (Telegram reuses update ids).
 	 */
 	"CREATE TABLE inbound_queue ("
 	" id INTEGER PRIMARY KEY,"
@@ -303,8 +304,9 @@ static const char *store_migrations[] = {
 	" body BLOB NOT NULL,"
 	" received_at INTEGER NOT NULL,"
 	" failed_at INTEGER,"
-	" error TEXT,"
-	" UNIQUE (channel, account, key));"
+	" error TEXT);"
+	"CREATE UNIQUE INDEX inbound_queue_key ON inbound_queue"
+	" (channel, account, key) WHERE failed_at IS NULL;"
 };
 
 _Static_assert(NITEMS(store_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -449,7 +451,8 @@ static const char *store_sql[S_COUNT] = {
 
 	[S_QUEUE_ADD] = "INSERT INTO inbound_queue (channel, account, key,"
 	    " body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-	    " ON CONFLICT (channel, account, key) DO NOTHING",
+	    " ON CONFLICT (channel, account, key) WHERE failed_at IS NULL"
+	    " DO NOTHING",
 	[S_QUEUE_NEXT] = "SELECT id, channel, account, body, received_at"
 	    " FROM inbound_queue WHERE id > ?1 AND failed_at IS NULL"
 	    " ORDER BY id LIMIT ?2",

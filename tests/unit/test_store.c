@@ -641,6 +641,11 @@ test_inbound_queue(void **state)
 	    -1);
 	store_rollback(f->s);
 
+	/* Set aside, an item no longer holds its key. */
+	assert_int_equal(store_queue_add(f->s, "wechat", "shop", "7", "d", 1,
+	    1004), 1);
+	commit(f->s);
+
 	/* Once it is taken, the same key may come again. */
 	assert_int_equal(store_queue_add(f->s, "telegram", "shop", "7", "y", 1,
 	    2000), 1);
@@ -649,10 +654,11 @@ test_inbound_queue(void **state)
 	/* What is queued survives a restart; set aside stays aside. */
 	reopen(f);
 	assert_int_equal(store_queue_count(f->s, &len), 0);
-	assert_int_equal(len, 2);
+	assert_int_equal(len, 3);
 	assert_int_equal(store_queue_next(f->s, 0, 10, &items, &n), 0);
-	assert_int_equal(n, 2);
-	assert_string_equal(items[1].body, "y");
+	assert_int_equal(n, 3);
+	assert_string_equal(items[1].body, "d");
+	assert_string_equal(items[2].body, "y");
 	queue_items_free(items, n);
 }
 
