@@ -8,7 +8,8 @@
  *   line; one for a bot that is not configured stays, with a warning.
  * - With store.queue_max items waiting, a webhook answers 503 with
  *   Retry-After and stores nothing; once the queue has room, the update
- *   Telegram sends again is taken.
+ *   Telegram sends again is taken, and on a quiet loop taken and answered
+ *   before its 200 goes out.
  * - A burst over many connections: every 200 is durable at once (the
  *   update is in the queue or already taken, even after kill -9), and
  *   after a restart every update is stored exactly once.
@@ -152,6 +153,11 @@ test('a full queue answers 503 with Retry-After and stores nothing',
 	await k.restart();
 	const r = await tg.pushWebhook(hook, hi, { secret: SECRET });
 	assert.equal(r.status, 200);
+	/* A quiet loop takes the update in the turn that queued it. */
+	assert.equal(sql(k, 'SELECT count(*) AS n FROM inbound_queue')[0].n, 0,
+	    'taken before its 200');
+	assert.equal(sql(k, 'SELECT count(*) AS n FROM messages WHERE ' +
+	    'direction = \'out\'')[0].n > 0, true, 'and answered');
 	await tg.waitForSent(bob.id, 1, { timeout: 10000 });
 	assert.equal(sql(k, 'SELECT count(*) AS n FROM messages WHERE ' +
 	    'direction = \'in\'')[0].n, 1);
