@@ -44,6 +44,7 @@ kefuctl_usage(FILE *f)
 	    "  kb import|search         the knowledge base\n"
 	    "  orders import|show       the demo's order table\n"
 	    "  telegram set-webhook|delete-webhook|info  a Telegram bot\n"
+	    "  queue [list]|retry|drop  the inbound queue\n"
 	    "  agent add|set|list|passwd|disable|enable|unlock  inbox agents\n"
 	    "  token add|list|revoke    API tokens for integrations\n"
 	    "  help [command]           help for a command\n"
@@ -268,6 +269,11 @@ static const struct kefuctl_cmd kefuctl_cmds[] = {
 	  "webhook_secret and allowed_updates), delete it (so polling works "
 	  "again), or show what Telegram reports about the bot and its "
 	  "webhook.", kefuctl_telegram },
+	{ "queue", "[list] | retry ID|all | drop ID", "Show what waits in "
+	  "the inbound queue by channel and bot, and the items set aside "
+	  "after their turn failed three times (never their contents); put "
+	  "them back in line, or drop one.  kefud takes retried items after "
+	  "a reload (SIGHUP) or a restart.", kefuctl_queue },
 	{ "agent", "add NAME --role admin|agent [--display-name TEXT] "
 	  "[--max-open N] | set NAME [--role R] [--display-name TEXT] "
 	  "[--max-open N] | list | passwd NAME | disable NAME | enable NAME "

@@ -29,6 +29,7 @@ int	kefuctl_nlu(struct kefu_config *, int, char **);
 int	kefuctl_kb(struct kefu_config *, int, char **);
 int	kefuctl_orders(struct kefu_config *, int, char **);
 int	kefuctl_telegram(struct kefu_config *, int, char **);
+int	kefuctl_queue(struct kefu_config *, int, char **);
 int	kefuctl_agent(struct kefu_config *, int, char **);
 int	kefuctl_token(struct kefu_config *, int, char **);
 

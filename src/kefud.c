@@ -209,6 +209,8 @@ kefud_reload(void)
 		    "intent model\" error=%s", logq(cause));
 		free(cause);
 	}
+	/* Items kefuctl put back in line are taken from now on. */
+	pipeline_queue_reload();
 }
 
 /* Stop everything and let the loop drain. */

@@ -902,6 +902,14 @@ pipeline_queue_kick(void)
 	pipeline_queue_schedule();
 }
 
+void
+pipeline_queue_reload(void)
+{
+	pipeline_queue_count();
+	queue_orphans_logged = 0;
+	pipeline_queue_kick();
+}
+
 int64_t
 pipeline_queue_length(void)
 {

@@ -66,6 +66,8 @@ void	 pipeline_enqueue(const char *, const char *, const char *,
 	    const char *, size_t, pipeline_ack_fn, void *);
 /* A handler that deferred may take items now. */
 void	 pipeline_queue_kick(void);
+/* Count the queue again (kefuctl queue retry, then SIGHUP) and kick. */
+void	 pipeline_queue_reload(void);
 /* Items waiting in the queue (not counting those set aside). */
 int64_t	 pipeline_queue_length(void);
 

@@ -13,6 +13,8 @@
  * - A burst over many connections: every 200 is durable at once (the
  *   update is in the queue or already taken, even after kill -9), and
  *   after a restart every update is stored exactly once.
+ * - kefuctl queue lists what waits and what was set aside (never the
+ *   text), puts an item back in line (taken after SIGHUP) or drops one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +22,8 @@ import assert from 'node:assert/strict';
 import { deepMerge, metricValue, startKefud, storeQuery,
     storeQueryAsync, waitUntil } from '../lib/harness.mjs';
 import { startFakeTelegram } from '../lib/fake-telegram.mjs';
+import { findKefuctl, kefuctl } from '../lib/inbox.mjs';
+import { spawnSync } from 'node:child_process';
 
 const SECRET = 'queue-secret';
 const FIRST_USER = 8679559480;		/* beyond 32 bits */
@@ -231,4 +235,60 @@ test('a burst: every 200 is durable at once, even through kill -9',
 	await waitUntil(() => updates.every((u) =>
 	    tg.sentTo(u.message.chat.id).length >= 1), { timeout: 30000,
 	    what: 'every user to be answered' });
+});
+
+test('kefuctl queue: list, retry after SIGHUP, drop', async (t) => {
+	const { tg, k } = await setup(t);
+	const bob = tg.user(FIRST_USER, { first_name: 'Bob' });
+	const secretText = 'my card number is 4111 1111 1111 1111';
+	const u1 = tg.number(tg.textUpdate({ from: bob, text: secretText }));
+	const u2 = tg.number(tg.textUpdate({ from: bob, text: 'hi' }));
+	/* Two items kefud set aside, and one waiting for a ghost bot. */
+	sql(k, 'INSERT INTO inbound_queue (channel, account, key, body, ' +
+	    'received_at, failed_at, error) VALUES ' +
+	    `('telegram', 'shop', '${u1.update_id}', ` +
+	    `CAST(${lit(JSON.stringify(u1))} AS BLOB), 1000, 2000, ` +
+	    '\'its turn failed again and again\'), ' +
+	    `('telegram', 'shop', '${u2.update_id}', ` +
+	    `CAST(${lit(JSON.stringify(u2))} AS BLOB), 1001, 2001, ` +
+	    '\'its turn failed again and again\'), ' +
+	    '(\'telegram\', \'ghost\', \'9\', CAST(\'{}\' AS BLOB), 1002, ' +
+	    'NULL, NULL);');
+	const [a, b] = sql(k, 'SELECT id FROM inbound_queue WHERE ' +
+	    'failed_at IS NOT NULL ORDER BY id').map((r) => r.id);
+
+	let out = kefuctl(k, ['queue']);
+	assert.match(out, /^telegram\s+ghost\s+1\s/m, 'what waits, by bot');
+	assert.match(out, new RegExp(`^${a}\\s+telegram\\s+shop\\s+` +
+	    `${u1.update_id}\\s.*its turn failed again and again$`, 'm'));
+	assert.match(out, new RegExp(`^${b}\\s+telegram\\s+shop\\s`, 'm'));
+	assert.doesNotMatch(out, /4111|card number/, 'never the text');
+
+	/* Bad uses: a clear message and exit status. */
+	let r = spawnSync(findKefuctl(), ['-c', k.confPath, 'queue', 'retry',
+	    'x'], { encoding: 'utf8' });
+	assert.equal(r.status, 2);
+	assert.match(r.stderr, /bad id: x/);
+	r = spawnSync(findKefuctl(), ['-c', k.confPath, 'queue', 'drop',
+	    '987654'], { encoding: 'utf8' });
+	assert.equal(r.status, 1);
+	assert.match(r.stderr, /no item set aside with that id/);
+
+	/* Drop one; put the other back in line; SIGHUP: it is taken. */
+	out = kefuctl(k, ['queue', 'drop', String(a)]);
+	assert.match(out, /1 item dropped/);
+	out = kefuctl(k, ['queue', 'retry', 'all']);
+	assert.match(out, /1 item put back in line/);
+	assert.equal(sql(k, 'SELECT count(*) AS n FROM messages')[0].n, 0,
+	    'nothing taken before the reload');
+	await k.kill('SIGHUP');
+	await tg.waitForSent(bob.id, 1, { timeout: 10000 });
+	assert.deepEqual(sql(k, 'SELECT text FROM messages WHERE ' +
+	    'direction = \'in\'').map((x) => x.text), ['hi']);
+	assert.deepEqual(sql(k, 'SELECT account FROM inbound_queue'),
+	    [{ account: 'ghost' }]);
+	r = spawnSync(findKefuctl(), ['-c', k.confPath, 'queue', 'retry',
+	    'all'], { encoding: 'utf8' });
+	assert.equal(r.status, 1);
+	assert.match(r.stderr, /no item set aside/);
 });
