@@ -767,7 +767,7 @@ tg_answered(void *arg, const struct httpc_response *res)
 	tg_response_clear(&r);
 }
 
-/* The pipeline's acknowledgement of an update's message. */
+/* The pipeline's acknowledgement of an update: queued, or its message. */
 static void
 tg_ack(void *arg, enum pipeline_status st, const struct message *m)
 {
@@ -1034,14 +1034,6 @@ tg_take(struct tg *tg, struct tg_update *u, char *raw, struct tg_done *dn)
 	free(title);
 }
 
-/* The pipeline's acknowledgement that an update is queued (or not). */
-static void
-tg_queued(void *arg, enum pipeline_status st, const struct message *m)
-{
-	(void)m;
-	tg_update_done(arg, st);
-}
-
 /*
  * Store an update in the inbound queue under its update_id; dn hears
  * after the commit.  It is read and taken later, by tg_dequeue.
@@ -1053,7 +1045,7 @@ tg_enqueue(struct tg *tg, int64_t update_id, const char *body, size_t len,
 	char	key[24];
 
 	snprintf(key, sizeof key, "%" PRId64, update_id);
-	pipeline_enqueue("telegram", tg->cfg->name, key, body, len, tg_queued,
+	pipeline_enqueue("telegram", tg->cfg->name, key, body, len, tg_ack,
 	    dn);
 }
 
@@ -1272,18 +1264,12 @@ tg_poll(struct tg *tg)
 static struct tg *
 tg_find_webhook(const char *path)
 {
-	const char	*name;
-	size_t		 i;
+	struct tg	*tg;
 
-	if (strncmp(path, "/telegram/", 10) != 0)
+	if (strncmp(path, "/telegram/", 10) != 0 ||
+	    (tg = tg_find(path + 10)) == NULL || !tg->webhook)
 		return (NULL);
-	name = path + 10;
-	for (i = 0; i < tg_nbots; i++) {
-		if (tg_bots[i]->webhook && !tg_bots[i]->stopped &&
-		    strcmp(tg_bots[i]->cfg->name, name) == 0)
-			return (tg_bots[i]);
-	}
-	return (NULL);
+	return (tg);
 }
 
 /* POST /telegram/NAME: one update from Telegram. */

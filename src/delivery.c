@@ -10,9 +10,10 @@
  * messages ever leave.  A channel may hold items it was given (Telegram
  * paces them to its rate limits): at most DELIVERY_FLIGHT_BATCHES batches
  * are in flight, and the outbox is read again only when a whole batch
- * fits, so a long backlog is not read over and over.  An item in flight stays in the outbox until its
- * attempt ends: after a crash it is due again, and channels that can
- * (the widget, by sequence number) make the resend harmless.
+ * fits, so a long backlog is not read over and over.  An item in flight
+ * stays in the outbox until its attempt ends: after a crash it is due
+ * again, and channels that can (the widget, by sequence number) make the
+ * resend harmless.
  */
 #include <stdlib.h>
 #include <string.h>

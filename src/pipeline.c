@@ -102,7 +102,7 @@ static struct {
 	pipeline_queue_fn	 fn;
 }				 queue_handlers[PIPELINE_QUEUE_HANDLERS];
 static size_t			 queue_nhandlers;
-static int64_t			 queue_len = -1;	/* -1: not counted */
+static int64_t			 queue_len;	/* counted at start-up */
 static int			 queue_stalled;	/* all deferred: wait */
 static int			 queue_orphans_logged;
 static uint64_t			 last_input;	/* uv_hrtime of input */
@@ -910,12 +910,6 @@ pipeline_queue_reload(void)
 	pipeline_queue_kick();
 }
 
-int64_t
-pipeline_queue_length(void)
-{
-	return (queue_len < 0 ? 0 : queue_len);
-}
-
 /* Store an item in the queue; ack hears of it after the commit. */
 void
 pipeline_enqueue(const char *channel, const char *account, const char *key,
@@ -926,8 +920,6 @@ pipeline_enqueue(const char *channel, const char *account, const char *key,
 	int			 r;
 
 	last_input = uv_hrtime();
-	if (queue_len < 0)
-		pipeline_queue_count();
 	a = pipeline_pending_new();
 	a->fn = fn;
 	a->arg = arg;
@@ -1028,8 +1020,6 @@ pipeline_drain(uint64_t budget)
 	size_t			 scanned = 0;
 	int			 taken = 0, r = 0, end = 0;
 
-	if (queue_len < 0)
-		pipeline_queue_count();
 	in_drain = 1;
 	while (r >= 0 && (taken == 0 ? scanned < PIPELINE_SCAN_MAX :
 	    uv_hrtime() < deadline)) {
@@ -1141,7 +1131,7 @@ pipeline_check_cb(uv_check_t *h)
 	now = uv_hrtime();
 	cpu = pipeline_cpu_ns();
 	pipeline_judge_load(now, cpu);
-	if (queue_len != 0 && !queue_stalled && !kefu->draining) {
+	if (queue_len > 0 && !queue_stalled && !kefu->draining) {
 		if (loaded && last_input != 0 &&
 		    now - last_input < PIPELINE_QUIET_NS) {
 			if (turn_end != 0 && cpu > turn_end)

@@ -68,8 +68,6 @@ void	 pipeline_enqueue(const char *, const char *, const char *,
 void	 pipeline_queue_kick(void);
 /* Count the queue again (kefuctl queue retry, then SIGHUP) and kick. */
 void	 pipeline_queue_reload(void);
-/* Items waiting in the queue (not counting those set aside). */
-int64_t	 pipeline_queue_length(void);
 
 /*
  * Queue an outbound message (an agent's or the system's) on an existing
