@@ -1444,7 +1444,7 @@ tg_start(struct channel *ch, char **cause)
 	tg_bots = xreallocarray(tg_bots, tg_nbots + 1, sizeof *tg_bots);
 	tg_bots[tg_nbots++] = tg;
 	if (!tg_route_added) {
-		server_add_route("/telegram", tg_webhook, NULL);
+		server_add_hook("/telegram", tg_webhook, NULL);
 		pipeline_queue_handler("telegram", tg_dequeue);
 		tg_route_added = 1;
 	}

@@ -190,10 +190,10 @@ utf16_to_byte(const char *s, size_t len, int64_t off, size_t *out)
 static struct json_object *
 tg_json_parse(const char *s, size_t len, const char **error)
 {
-	struct json_tokener	*tok;
-	struct json_object	*o;
-	enum json_tokener_error	 e;
-	size_t			 end;
+	static struct json_tokener	*tok;
+	struct json_object		*o;
+	enum json_tokener_error		 e;
+	size_t				 end;
 
 	*error = NULL;
 	if (s == NULL || len == 0) {
@@ -204,21 +204,23 @@ tg_json_parse(const char *s, size_t len, const char **error)
 		*error = "body too long";
 		return (NULL);
 	}
-	if ((tok = json_tokener_new_ex(TG_JSON_DEPTH)) == NULL) {
+	/* One tokener for every parse (the loop's thread only), reset. */
+	if (tok == NULL && (tok = json_tokener_new_ex(TG_JSON_DEPTH)) == NULL) {
 		*error = "out of memory";
 		return (NULL);
 	}
+	json_tokener_reset(tok);
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	e = json_tokener_get_error(tok);
 	if (o == NULL || e != json_tokener_success) {
 		*error = e == json_tokener_continue ? "truncated" :
 		    json_tokener_error_desc(e);
 		json_object_put(o);
-		json_tokener_free(tok);
+		json_tokener_reset(tok);
 		return (NULL);
 	}
 	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
+	json_tokener_reset(tok);
 	for (; end < len; end++) {
 		if (strchr(" \t\r\n", s[end]) == NULL || s[end] == '\0') {
 			*error = "data after the JSON value";

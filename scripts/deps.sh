@@ -6,7 +6,7 @@ set -e
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcurl4-openssl-dev \
 libjson-c-dev libsqlite3-dev libconfig-dev libssl-dev libutf8proc-dev \
-libsodium-dev sqlite3 curl"
+libsodium-dev libmicrohttpd-dev sqlite3 curl"
 TEST_PKGS="libcmocka-dev chromium fonts-wqy-microhei"
 
 pkgs=$BUILD_PKGS

@@ -70,6 +70,7 @@ struct kefu_config {
 	char	*http_listen;		/* "127.0.0.1:8080" */
 	char	*http_host;		/* parsed from http_listen */
 	int	 http_port;
+	char	*http_webhook_listen;	/* "" or host:port, hooks only */
 	char	*http_web_root;		/* directory served at / */
 	int	 http_max_body;		/* bytes */
 
@@ -151,6 +152,11 @@ struct kefu_config *config_load(const char *, char **);
 /* A config with every default, as if from an empty file. */
 struct kefu_config *config_default(void);
 void	 config_free(struct kefu_config *);
+/*
+ * Split "host:port" or "[v6]:port" (as http.listen takes it): 0 with
+ * *host (caller frees) and *port, or -1 with *why (caller frees).
+ */
+int	 config_parse_listen(const char *, char **, int *, char **);
 
 /* Write the commented example config (etc/kefu.conf) from the schema. */
 void	 config_write_example(FILE *);

@@ -803,12 +803,25 @@ pipeline_flush(void)
 		}
 		return;
 	}
-	if (nheld > 0 || store_sync_pending(kefu->store)) {
-		store_sync(kefu->store);
+	if (nheld > 0 || nsyncing > 0 || store_sync_pending(kefu->store)) {
+		/*
+		 * Stopping: sync here, covering a sync still running on the
+		 * thread pool, and release what waited for both, in order
+		 * (that sync's callback then finds nothing to release).
+		 */
+		if (sync_busy)
+			store_sync_force(kefu->store);
+		else
+			store_sync(kefu->store);
+		list = syncing;
+		n = nsyncing;
+		syncing = NULL;
+		nsyncing = 0;
+		pipeline_release(list, n);
 		list = pipeline_take_held(&n);
 		pipeline_release(list, n);
-		kick |= held_kick;
-		held_kick = 0;
+		kick |= held_kick | sync_kick;
+		held_kick = sync_kick = 0;
 	}
 
 	/* Callbacks may queue more; take the lists first. */

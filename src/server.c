@@ -20,48 +20,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "server_priv.h"
 #include "store.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define SERVER_MAX_PROTOCOLS	8
 #define SERVER_MAX_ROUTES	8
-#define SERVER_MAX_EXTRA	4	/* extra response headers */
-
-/* A route added by a channel or the inbox. */
-struct route {
-	char			*prefix;
-	http_handler		 handler;
-	void			*arg;
-	struct lws_http_mount	 mount;
-};
-
-/*
- * One request to a route.  The session points at it while the connection
- * lives; if the connection closes before the handler answers, wsi becomes
- * NULL and http_respond just frees it.
- */
-struct http_request {
-	struct lws		*wsi;
-	struct http_session	*session;
-	const struct route	*route;
-	const char		*method;
-	char			*path;
-	struct dbuf		 body;
-	size_t			 expected;	/* Content-Length; 0 none */
-	int			 answered;
-	int			 status;
-	const char		*type;
-	char			*out;
-	size_t			 outlen;
-	int			 headers_sent;
-	char			 peer[64];
-	struct {
-		char		*name;
-		char		*value;
-	}			 extra[SERVER_MAX_EXTRA];
-	size_t			 nextra;
-};
 
 struct http_session {
 	char			*body;
@@ -73,6 +38,7 @@ struct http_session {
 
 static struct route		server_routes[SERVER_MAX_ROUTES];
 static size_t			server_nroutes;
+static struct lws_http_mount	server_mounts[SERVER_MAX_ROUTES];
 static int			server_in_cb;	/* lws callbacks running */
 static struct lws_protocols	server_protocols[SERVER_MAX_PROTOCOLS + 2];
 static size_t			server_nprotocols;
@@ -87,23 +53,30 @@ static const struct lws_protocol_vhost_options mime_extra[] = {
 };
 static lws_retry_bo_t		server_retry;
 
-/* Build the body of /healthz. */
-static void
-server_healthz(struct http_session *s)
+/* The body of /healthz and its status. */
+char *
+server_healthz_body(int *status)
 {
 	int64_t	depth = -1;
 
 	if (kefu->store == NULL || store_outbox_depth(kefu->store, &depth) != 0) {
-		s->status = HTTP_STATUS_SERVICE_UNAVAILABLE;
-		s->body = xstrdup("{\"status\":\"unavailable\"}\n");
-	} else if (kefu->draining) {
-		s->status = HTTP_STATUS_SERVICE_UNAVAILABLE;
-		s->body = xstrdup("{\"status\":\"draining\"}\n");
-	} else {
-		s->status = HTTP_STATUS_OK;
-		s->body = xasprintf("{\"status\":\"ok\",\"outbox\":%lld}\n",
-		    (long long)depth);
+		*status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+		return (xstrdup("{\"status\":\"unavailable\"}\n"));
 	}
+	if (kefu->draining) {
+		*status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+		return (xstrdup("{\"status\":\"draining\"}\n"));
+	}
+	*status = HTTP_STATUS_OK;
+	return (xasprintf("{\"status\":\"ok\",\"outbox\":%lld}\n",
+	    (long long)depth));
+}
+
+/* Build the body of /healthz. */
+static void
+server_healthz(struct http_session *s)
+{
+	s->body = server_healthz_body(&s->status);
 	s->type = "application/json";
 }
 
@@ -120,15 +93,17 @@ server_metrics(struct http_session *s)
 	s->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* The route whose prefix matches path, or NULL. */
-static const struct route *
-server_find_route(const char *path)
+/* The route whose prefix matches path (only hooks if hook), or NULL. */
+const struct route *
+server_find_route(const char *path, int hook)
 {
 	const struct route	*r, *best = NULL;
 	size_t			 i, len;
 
 	for (i = 0; i < server_nroutes; i++) {
 		r = &server_routes[i];
+		if (hook && !r->hook)
+			continue;
 		len = strlen(r->prefix);
 		if (strncmp(path, r->prefix, len) == 0 &&
 		    (path[len] == '\0' || path[len] == '/') &&
@@ -139,7 +114,7 @@ server_find_route(const char *path)
 }
 
 /* Free a request. */
-static void
+void
 http_request_free(struct http_request *req)
 {
 	size_t	i;
@@ -164,7 +139,7 @@ server_route_start(struct lws *wsi, struct http_session *s, const char *uri,
 	char			 buf[32], *end;
 	long long		 n;
 
-	if ((r = server_find_route(uri)) == NULL) {
+	if ((r = server_find_route(uri, 0)) == NULL) {
 		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
 		return (-1);
 	}
@@ -426,6 +401,8 @@ http_request_header(struct http_request *req, const char *name, char *buf,
 	int	 n, len;
 	size_t	 i;
 
+	if (req->hook)
+		return (hooks_header(req, name, buf, size));
 	if (req->wsi == NULL || size == 0)
 		return (-1);
 	for (i = 0; i < sizeof server_known_headers /
@@ -464,6 +441,8 @@ http_request_query(struct http_request *req, const char *name, char *buf,
 	char		*key;
 	size_t		 len;
 
+	if (req->hook)
+		return (hooks_query(req, name, buf, size));
 	if (req->wsi == NULL || size == 0)
 		return (-1);
 	key = xasprintf("%s=", name);
@@ -480,7 +459,9 @@ http_request_query(struct http_request *req, const char *name, char *buf,
 const char *
 http_request_peer(struct http_request *req)
 {
-	if (req->wsi != NULL && req->peer[0] == '\0')
+	if (req->hook)
+		hooks_peer(req);
+	else if (req->wsi != NULL && req->peer[0] == '\0')
 		lws_get_peer_simple(req->wsi, req->peer, sizeof req->peer);
 	return (req->peer);
 }
@@ -506,7 +487,7 @@ http_respond(struct http_request *req, int status, const char *type,
 
 	if (req->answered)
 		log_fatalx("server", "msg=\"request answered twice\"");
-	if (req->wsi == NULL) {
+	if (req->wsi == NULL && !req->hook) {
 		http_request_free(req);
 		return;
 	}
@@ -518,6 +499,10 @@ http_respond(struct http_request *req, int status, const char *type,
 		memcpy(req->out, body, len);
 	}
 	req->outlen = len;
+	if (req->hook) {
+		hooks_respond(req);
+		return;
+	}
 	if (server_in_cb == 0 && len == 0) {
 		/*
 		 * Answered from the loop, not from lws (a commit released
@@ -551,17 +536,34 @@ http_respond_error(struct http_request *req, int status, const char *code,
 }
 
 /* Add a route under a path prefix. */
-void
-server_add_route(const char *prefix, http_handler handler, void *arg)
+static void
+server_route_add(const char *prefix, http_handler handler, void *arg,
+    int hook)
 {
 	struct route	*r;
 
 	if (server_nroutes == SERVER_MAX_ROUTES)
 		log_fatalx("server", "msg=\"too many routes\"");
-	r = &server_routes[server_nroutes++];
+	r = &server_routes[server_nroutes];
 	r->prefix = xstrdup(prefix);
 	r->handler = handler;
 	r->arg = arg;
+	r->hook = hook;
+	r->mount = &server_mounts[server_nroutes++];
+}
+
+/* Add a route served by the main listener. */
+void
+server_add_route(const char *prefix, http_handler handler, void *arg)
+{
+	server_route_add(prefix, handler, arg, 0);
+}
+
+/* Add a channel's webhook route: also on http.webhook_listen. */
+void
+server_add_hook(const char *prefix, http_handler handler, void *arg)
+{
+	server_route_add(prefix, handler, arg, 1);
 }
 
 /* Add a WebSocket protocol; the first one added is the default. */
@@ -632,9 +634,9 @@ server_start(char **cause)
 	server_mount(&mount_healthz, "/healthz", "kefu-http",
 	    LWSMPRO_CALLBACK, &mount_metrics);
 	for (i = 0; i < server_nroutes; i++) {
-		server_mount(&server_routes[i].mount, server_routes[i].prefix,
+		server_mount(server_routes[i].mount, server_routes[i].prefix,
 		    "kefu-http", LWSMPRO_CALLBACK, i == 0 ? &mount_healthz :
-		    &server_routes[i - 1].mount);
+		    server_routes[i - 1].mount);
 	}
 
 	memset(&info, 0, sizeof info);
@@ -645,7 +647,7 @@ server_start(char **cause)
 	info.port = cfg->http_port;
 	info.protocols = server_protocols;
 	info.mounts = server_nroutes > 0 ?
-	    &server_routes[server_nroutes - 1].mount : &mount_healthz;
+	    server_routes[server_nroutes - 1].mount : &mount_healthz;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
 	info.max_http_header_data = 4096;
@@ -667,7 +669,7 @@ server_start(char **cause)
 	}
 	log_info("server", "msg=\"listening\" addr=%s web_root=%s",
 	    logq(cfg->http_listen), logq(cfg->http_web_root));
-	return (0);
+	return (hooks_start(cause));
 }
 
 /*
@@ -677,6 +679,7 @@ server_start(char **cause)
 void
 server_stop(void)
 {
+	hooks_stop();
 	if (kefu->lws != NULL)
 		lws_context_destroy(kefu->lws);
 	kefu->vhost = NULL;

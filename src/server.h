@@ -26,6 +26,11 @@ void	 server_add_protocol(const struct lws_protocols *);
  * "/telegram/shop") with handler; call before server_start.
  */
 void	 server_add_route(const char *, http_handler, void *);
+/*
+ * Add a channel's webhook route: served like server_add_route's, and also
+ * by the webhook listener (http.webhook_listen) when one is configured.
+ */
+void	 server_add_hook(const char *, http_handler, void *);
 
 /* The request's method ("GET", "POST"), path (no query) and body. */
 const char *http_request_method(const struct http_request *);

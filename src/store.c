@@ -963,6 +963,19 @@ store_sync(struct store *s)
 	return (0);
 }
 
+/*
+ * Sync now everything committed, even what a sync already under way (on
+ * the thread pool) covers; 0 or -1 (logged).
+ */
+int
+store_sync_force(struct store *s)
+{
+	if (s->wal_fd == -1)
+		return (0);
+	s->unsynced = 1;
+	return (store_sync(s));
+}
+
 /* Abandon the open transaction, if any. */
 void
 store_rollback(struct store *s)

@@ -85,6 +85,8 @@ int	 store_sync_pending(struct store *);
 int	 store_sync_fd(struct store *);
 /* Sync now; 0 or -1. */
 int	 store_sync(struct store *);
+/* The same, even if a sync of the thread pool covers it already. */
+int	 store_sync_force(struct store *);
 /* Roll back any open transaction and close. */
 void	 store_close(struct store *);
 /* The schema version found in the file (after migration). */

@@ -12,14 +12,15 @@
  *   before its 200 goes out.
  * - A burst over many connections: every 200 is durable at once (the
  *   update is in the queue or already taken, even after kill -9), and
- *   after a restart every update is stored exactly once.
+ *   after a restart every update is stored exactly once; the same through
+ *   the webhook listener (http.webhook_listen, libmicrohttpd).
  * - kefuctl queue lists what waits and what was set aside (never the
  *   text), puts an item back in line (taken after SIGHUP) or drops one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { deepMerge, metricValue, startKefud, storeQuery,
+import { deepMerge, freePort, metricValue, startKefud, storeQuery,
     storeQueryAsync, waitUntil } from '../lib/harness.mjs';
 import { startFakeTelegram } from '../lib/fake-telegram.mjs';
 import { findKefuctl, kefuctl } from '../lib/inbox.mjs';
@@ -28,10 +29,19 @@ import { spawnSync } from 'node:child_process';
 const SECRET = 'queue-secret';
 const FIRST_USER = 8679559480;		/* beyond 32 bits */
 
-/* A fake Bot API and a kefud with a webhook bot ("shop") on it. */
-async function setup(t, overrides = {}) {
+/*
+ * A fake Bot API and a kefud with a webhook bot ("shop") on it; its
+ * updates go to the main listener, or with viaHooks to the webhook
+ * listener (http.webhook_listen).
+ */
+async function setup(t, overrides = {}, viaHooks = false) {
 	const tg = await startFakeTelegram();
 	t.after(() => tg.close());
+	const hooksPort = viaHooks ? await freePort() : 0;
+	if (viaHooks) {
+		overrides = deepMerge({ http: { webhook_listen:
+		    `127.0.0.1:${hooksPort}` } }, overrides);
+	}
 	const k = await startKefud(deepMerge({
 		delivery: { retry_base: 50, retry_max: 500 },
 		channels: { telegram: [tg.botConfig({ mode: 'webhook',
@@ -39,7 +49,8 @@ async function setup(t, overrides = {}) {
 		    rate_per_sec: 1000,
 		    webhook_url: 'https://example.test/telegram/shop' })] }
 	}, overrides), { t });
-	return { tg, k, hook: `${k.url}/telegram/shop` };
+	const base = viaHooks ? `http://127.0.0.1:${hooksPort}` : k.url;
+	return { tg, k, hook: `${base}/telegram/shop` };
 }
 
 function sql(k, query) {
@@ -167,9 +178,9 @@ test('a full queue answers 503 with Retry-After and stores nothing',
 	    'direction = \'in\'')[0].n, 1);
 });
 
-test('a burst: every 200 is durable at once, even through kill -9',
-    async (t) => {
-	const { tg, k, hook } = await setup(t);
+/* A burst then kill -9, through the main listener or the webhook one. */
+async function burstKill(t, viaHooks) {
+	const { tg, k, hook } = await setup(t, {}, viaHooks);
 	const USERS = 120;
 	const CONNS = 24;
 	/* Each user's two updates in turn, as Telegram sends a chat's. */
@@ -235,7 +246,13 @@ test('a burst: every 200 is durable at once, even through kill -9',
 	await waitUntil(() => updates.every((u) =>
 	    tg.sentTo(u.message.chat.id).length >= 1), { timeout: 30000,
 	    what: 'every user to be answered' });
-});
+}
+
+test('a burst: every 200 is durable at once, even through kill -9',
+    (t) => burstKill(t, false));
+
+test('the same through the webhook listener (http.webhook_listen)',
+    (t) => burstKill(t, true));
 
 test('kefuctl queue: list, retry after SIGHUP, drop', async (t) => {
 	const { tg, k } = await setup(t);

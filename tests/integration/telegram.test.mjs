@@ -24,7 +24,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { deepMerge, findKefud, metricValue, startKefud, storeQuery,
+import { deepMerge, findKefud, freePort, metricValue, startKefud, storeQuery,
     storeQueryAsync, topSrcdir, waitUntil } from '../lib/harness.mjs';
 import { startFakeTelegram, updateType } from '../lib/fake-telegram.mjs';
 
@@ -272,14 +272,21 @@ test('poll mode: a conversation from the first message to the rating',
 	await assertSecretsHidden(k, tg);
 });
 
-test('webhook mode: the secret is checked, 200 only once it is durable',
-    async (t) => {
+/*
+ * Webhook mode, on the main listener or on the webhook listener
+ * (http.webhook_listen, libmicrohttpd): the same answers either way.
+ */
+async function webhookMode(t, viaHooks) {
+	const hooksPort = viaHooks ? await freePort() : 0;
 	const { tg, k } = await setup(t, {
 		mode: 'webhook',
 		webhook_secret: SECRET,
 		webhook_url: 'https://example.test/telegram/shop'
-	});
-	const hook = `${k.url}/telegram/shop`;
+	}, viaHooks ? {
+		http: { webhook_listen: `127.0.0.1:${hooksPort}` }
+	} : {});
+	const base = viaHooks ? `http://127.0.0.1:${hooksPort}` : k.url;
+	const hook = `${base}/telegram/shop`;
 	const bob = tg.user(CHAT, { first_name: 'Bob' });
 	const stored = () => sql(k, 'SELECT count(*) AS n FROM messages ' +
 	    'WHERE channel = \'telegram\'')[0].n;
@@ -296,7 +303,7 @@ test('webhook mode: the secret is checked, 200 only once it is durable',
 	r = await tg.pushWebhook(hook, null, { secret: SECRET,
 	    body: '{"update_id": 5, "message": {' });
 	assert.equal(r.status, 400, 'malformed JSON: 400');
-	r = await tg.pushWebhook(`${k.url}/telegram/nobody`,
+	r = await tg.pushWebhook(`${base}/telegram/nobody`,
 	    tg.textUpdate({ from: bob, text: 'hi' }), { secret: SECRET });
 	assert.equal(r.status, 404, 'an unknown bot: 404');
 	assert.equal(stored(), 0, 'nothing refused was stored');
@@ -379,7 +386,13 @@ test('webhook mode: the secret is checked, 200 only once it is durable',
 	assert.ok((metricValue(m, 'kefu_messages_in_total',
 	    { channel: 'telegram' }) ?? 0) >= 2);
 	await assertSecretsHidden(k, tg, [SECRET]);
-});
+}
+
+test('webhook mode: the secret is checked, 200 only once it is durable',
+    (t) => webhookMode(t, false));
+
+test('webhook mode on the webhook listener (http.webhook_listen): the ' +
+    'same', (t) => webhookMode(t, true));
 
 test('unknown update types are skipped; edits are stored, not answered; ' +
     'blocking and unblocking', async (t) => {
