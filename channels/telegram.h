@@ -178,10 +178,11 @@ char	*tg_get_updates_body(int64_t, int, const char *const *, size_t);
 
 /*
  * The JSON body of setWebhook: url, secret_token, allowed_updates,
- * drop_pending_updates false.  Caller frees.
+ * max_connections (left out if 0), drop_pending_updates false.  Caller
+ * frees.
  */
 char	*tg_set_webhook_body(const char *, const char *, const char *const *,
-	    size_t);
+	    size_t, int);
 
 /* Parse a decimal int64 id ("-1001234567890"); 0, or -1 if not one. */
 int	 tg_parse_id(const char *, int64_t *);

@@ -1317,7 +1317,7 @@ tg_get_updates_body(int64_t offset, int timeout, const char *const *types,
  */
 char *
 tg_set_webhook_body(const char *url, const char *secret,
-    const char *const *types, size_t ntypes)
+    const char *const *types, size_t ntypes, int max_connections)
 {
 	struct json_object	*o;
 
@@ -1328,6 +1328,9 @@ tg_set_webhook_body(const char *url, const char *secret,
 		    json_object_new_string(secret));
 	json_object_object_add(o, "allowed_updates",
 	    tg_types(types, types != NULL ? ntypes : 0));
+	if (max_connections > 0)
+		json_object_object_add(o, "max_connections",
+		    json_object_new_int(max_connections));
 	json_object_object_add(o, "drop_pending_updates",
 	    json_object_new_boolean(0));
 	return (tg_json_finish(o));

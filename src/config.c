@@ -449,6 +449,19 @@ static const struct config_schema config_schema[] = {
 		  "request (1 to 256 of A-Z, a-z, 0-9, _ and -); required in "
 		  "webhook mode."
 	},
+	{ .key = "channels.telegram.max_connections",
+	  .type = SCHEMA_INT,
+	  .member = 1,
+	  .minimum = 1,
+	  .maximum = 100,
+	  .default_num = 40,
+	  .offset = TG(max_connections),
+	  .help = "How many webhook requests Telegram may have open at once "
+		  "(setWebhook's max_connections, 1 to 100; Telegram's "
+		  "default is 40).  Telegram waits for each answer before it "
+		  "sends that connection's next update, so this bounds a "
+		  "bot's inbound rate; sent by kefuctl telegram set-webhook."
+	},
 	{ .key = "channels.telegram.allowed_updates",
 	  .type = SCHEMA_LIST,
 	  .item = SCHEMA_STRING,

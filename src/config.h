@@ -39,6 +39,7 @@ struct config_telegram {
 	char	*webhook_secret;	/* secret; NULL unless set */
 	struct config_list allowed_updates;
 	int	 groups;		/* answer in groups when addressed */
+	int	 max_connections;	/* setWebhook: Telegram's, at once */
 	int	 poll_timeout;		/* seconds of long polling */
 	char	*parse_mode;		/* "", "HTML" or "MarkdownV2" */
 	int	 rate_per_sec;		/* messages per second, whole bot */

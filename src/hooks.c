@@ -429,6 +429,10 @@ hooks_start(char **cause)
 		return (-1);
 	}
 	free(host);
+	/*
+	 * Turbo: read, write and accept before asking epoll, and close
+	 * without shutdown(); nothing a webhook sender relies on.
+	 */
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
 	    MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
@@ -485,7 +489,6 @@ hooks_stop(void)
 	MHD_run(hooks_daemon);
 	uv_close((uv_handle_t *)&hooks_poll, NULL);
 	uv_close((uv_handle_t *)&hooks_timer, NULL);
-	MHD_quiesce_daemon(hooks_daemon);
 	MHD_stop_daemon(hooks_daemon);
 	hooks_daemon = NULL;
 	if (hooks_ok != NULL)

@@ -137,7 +137,7 @@ kefuctl_telegram(struct kefu_config *cfg, int argc, char **argv)
 		}
 		body = tg_set_webhook_body(tg->webhook_url, tg->webhook_secret,
 		    (const char *const *)tg->allowed_updates.v,
-		    tg->allowed_updates.n);
+		    tg->allowed_updates.n, tg->max_connections);
 		rc = kefuctl_tg_call(tg, "setWebhook", body, NULL);
 		free(body);
 		if (rc == 0)

@@ -555,7 +555,8 @@ test('kefuctl telegram: set-webhook, info, delete-webhook', async (t) => {
 		mode: 'webhook',
 		webhook_secret: SECRET,
 		webhook_url: 'https://example.test/telegram/shop',
-		allowed_updates: ['message', 'callback_query']
+		allowed_updates: ['message', 'callback_query'],
+		max_connections: 100
 	});
 	const conf = k.confPath;
 
@@ -568,6 +569,7 @@ test('kefuctl telegram: set-webhook, info, delete-webhook', async (t) => {
 	assert.equal(tg.webhook.secret_token, SECRET);
 	assert.deepEqual(tg.webhook.allowed_updates, ['message',
 	    'callback_query']);
+	assert.equal(tg.webhook.max_connections, 100);
 	assert.notEqual(set[0].params.drop_pending_updates, true,
 	    'pending updates are kept');
 

@@ -1654,7 +1654,7 @@ test_other_bodies(void **state)
 	free(body);
 
 	body = tg_set_webhook_body("https://kefu.example.com/telegram/vip",
-	    "s3cr3t_T0ken-x", types, 2);
+	    "s3cr3t_T0ken-x", types, 2, 100);
 	o = body_parse(body);
 	assert_non_null(strstr(body, "https://kefu.example.com/telegram"));
 	assert_string_equal(json_object_get_string(member(o, "url")),
@@ -1663,6 +1663,8 @@ test_other_bodies(void **state)
 	    "s3cr3t_T0ken-x");
 	assert_int_equal(json_object_array_length(member(o,
 	    "allowed_updates")), 2);
+	assert_int_equal(json_object_get_int(member(o, "max_connections")),
+	    100);
 	v = member(o, "drop_pending_updates");
 	assert_true(json_object_is_type(v, json_type_boolean));
 	assert_false(json_object_get_boolean(v));
@@ -1670,9 +1672,10 @@ test_other_bodies(void **state)
 	free(body);
 
 	body = tg_set_webhook_body("https://k.example/telegram/a", NULL,
-	    NULL, 0);
+	    NULL, 0, 0);
 	o = body_parse(body);
 	assert_false(json_object_object_get_ex(o, "secret_token", NULL));
+	assert_false(json_object_object_get_ex(o, "max_connections", NULL));
 	assert_int_equal(json_object_array_length(member(o,
 	    "allowed_updates")), 0);
 	json_object_put(o);
