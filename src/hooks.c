@@ -315,21 +315,29 @@ hooks_respond(struct http_request *req)
 	/* Otherwise the handler answered at once: hooks_access sends. */
 }
 
-/* A header's value, copied as http_request_header does. */
-int
-hooks_header(struct http_request *req, const char *name, char *buf,
-    size_t size)
+/* A value of the request (a header, a query argument) copied into buf. */
+static int
+hooks_value(struct http_request *req, enum MHD_ValueKind kind,
+    const char *name, char *buf, size_t size)
 {
 	const char	*v;
 	size_t		 len;
 
 	if (req->conn == NULL || size == 0)
 		return (-1);
-	v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	v = MHD_lookup_connection_value(req->conn, kind, name);
 	if (v == NULL || (len = strlen(v)) + 1 > size)
 		return (-1);
 	memcpy(buf, v, len + 1);
 	return ((int)len);
+}
+
+/* A header's value, copied as http_request_header does. */
+int
+hooks_header(struct http_request *req, const char *name, char *buf,
+    size_t size)
+{
+	return (hooks_value(req, MHD_HEADER_KIND, name, buf, size));
 }
 
 /* A query-string argument, URL-decoded by libmicrohttpd. */
@@ -337,17 +345,7 @@ int
 hooks_query(struct http_request *req, const char *name, char *buf,
     size_t size)
 {
-	const char	*v;
-	size_t		 len;
-
-	if (req->conn == NULL || size == 0)
-		return (-1);
-	v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
-	    name);
-	if (v == NULL || (len = strlen(v)) + 1 > size)
-		return (-1);
-	memcpy(buf, v, len + 1);
-	return ((int)len);
+	return (hooks_value(req, MHD_GET_ARGUMENT_KIND, name, buf, size));
 }
 
 /* Fill req->peer with the client's numeric address. */

@@ -26,7 +26,8 @@ import path from 'node:path';
 import { baseSettings, deepMerge, findKefud, freePort, startKefud,
     storeQuery, storeQueryAsync, toLibconfig, waitUntil } from
     '../lib/harness.mjs';
-import { startFakeTelegram } from '../lib/fake-telegram.mjs';
+import { startFakeTelegram, unstoredUpdates } from
+    '../lib/fake-telegram.mjs';
 
 const SECRET = 'hooks-secret';
 const FIRST_USER = 8679559480;		/* beyond 32 bits */
@@ -292,12 +293,8 @@ test('SIGTERM in the middle of a burst: exit 0, every 200 durable',
 	assert.doesNotMatch(k.log(), /requests unanswered/,
 	    'every request taken before the stop was answered');
 
-	const queued = new Set(sql(k, 'SELECT key FROM inbound_queue')
-	    .map((r) => r.key));
-	const stored = new Set(sql(k, 'SELECT external_id FROM messages ' +
-	    'WHERE direction = \'in\'').map((r) => r.external_id));
-	const missing = acked.filter((u) => !queued.has(String(u.update_id)) &&
-	    !stored.has(`${u.message.chat.id}:${u.message.message_id}`));
+	const { missing, queued, stored } = unstoredUpdates((q) => sql(k, q),
+	    acked);
 	assert.deepEqual(missing.map((u) => u.update_id), [],
 	    'no acknowledged update is lost');
 	t.diagnostic(`${acked.length} acknowledged; ${queued.size} queued, ` +

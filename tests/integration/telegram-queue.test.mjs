@@ -22,7 +22,8 @@ import assert from 'node:assert/strict';
 
 import { deepMerge, freePort, metricValue, startKefud, storeQuery,
     storeQueryAsync, waitUntil } from '../lib/harness.mjs';
-import { startFakeTelegram } from '../lib/fake-telegram.mjs';
+import { startFakeTelegram, unstoredUpdates } from
+    '../lib/fake-telegram.mjs';
 import { findKefuctl, kefuctl } from '../lib/inbox.mjs';
 import { spawnSync } from 'node:child_process';
 
@@ -211,12 +212,8 @@ async function burstKill(t, viaHooks) {
 	assert.equal(ex.signal, 'SIGKILL');
 
 	/* Every acknowledged update is in the queue or already stored. */
-	const queued = new Set(sql(k, 'SELECT key FROM inbound_queue')
-	    .map((r) => r.key));
-	const stored = new Set(sql(k, 'SELECT external_id FROM messages ' +
-	    'WHERE direction = \'in\'').map((r) => r.external_id));
-	const missing = acked.filter((u) => !queued.has(String(u.update_id)) &&
-	    !stored.has(`${u.message.chat.id}:${u.message.message_id}`));
+	const { missing, queued, stored } = unstoredUpdates((q) => sql(k, q),
+	    acked);
 	assert.deepEqual(missing.map((u) => u.update_id), [],
 	    'no acknowledged update is lost');
 	t.diagnostic(`at the kill: ${queued.size} queued, ${stored.size} ` +

@@ -99,6 +99,21 @@ function badRequest(what) {
 }
 
 /* The type of an Update: the name of its one field besides update_id. */
+/*
+ * Of the acknowledged text-message updates, those neither in the inbound
+ * queue nor stored as a message (lost), with the queue's keys and the
+ * stored ids; sql(query) returns rows of kefud's database.
+ */
+export function unstoredUpdates(sql, acked) {
+	const queued = new Set(sql('SELECT key FROM inbound_queue')
+	    .map((r) => r.key));
+	const stored = new Set(sql('SELECT external_id FROM messages ' +
+	    'WHERE direction = \'in\'').map((r) => r.external_id));
+	const missing = acked.filter((u) => !queued.has(String(u.update_id)) &&
+	    !stored.has(`${u.message.chat.id}:${u.message.message_id}`));
+	return { missing, queued, stored };
+}
+
 export function updateType(u) {
 	return Object.keys(u).find((k) => k !== 'update_id') ?? null;
 }
