@@ -183,15 +183,14 @@ static const struct config_schema config_schema[] = {
 	{ .key = "http.webhook_listen",
 	  .type = SCHEMA_STRING,
 	  .default_str = "",
-	  .example = "0.0.0.0:8443",
 	  .offset = OFF(http_webhook_listen),
 	  .check = config_check_webhook_listen,
-	  .help = "A second address (host:port) that serves only channel "
-		  "webhooks (/telegram/...) and /healthz, never the inbox, "
-		  "its API or the widget: the one to expose to the internet "
-		  "(behind the TLS proxy).  It is served by libmicrohttpd, "
-		  "which takes several times more webhook requests a second "
-		  "than the main listener.  Empty: none."
+	  .help = "A second address (host:port, like listen) that serves "
+		  "only channel webhooks (/telegram/...) and /healthz, never "
+		  "the inbox, its API or the widget: the one to expose to the "
+		  "internet (behind the TLS proxy).  It is served by "
+		  "libmicrohttpd, which spends less per request than the main "
+		  "listener.  Empty: none."
 	},
 	{ .key = "http.web_root",
 	  .type = SCHEMA_PATH,
