@@ -8,6 +8,8 @@
  * below; everything else under / comes from web_root; WebSocket protocols
  * are added by channels (server_add_protocol) before the server starts.
  */
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,6 +603,7 @@ server_start(char **cause)
 	struct lws_context_creation_info	 info;
 	struct kefu_config			*cfg = kefu->cfg;
 	void					*loops[1];
+	struct in_addr				 a4;
 	size_t					 i;
 
 	log_route_lws();
@@ -644,6 +647,12 @@ server_start(char **cause)
 	    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.vhost_name = "kefu";
 	info.iface = cfg->http_host;
+	/*
+	 * With IPv6 on, lws 4.1 binds an IPv4 address given as iface to
+	 * every interface: say it is IPv4.
+	 */
+	if (inet_pton(AF_INET, cfg->http_host, &a4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.port = cfg->http_port;
 	info.protocols = server_protocols;
 	info.mounts = server_nroutes > 0 ?

@@ -10,7 +10,9 @@
  * full; stores an update whose client left before the commit, once; on
  * SIGTERM in the middle of a burst exits 0 with every acknowledged
  * update durable; and a webhook port in use or a bad webhook_listen is a
- * clear error at start.  (The end-to-end conversation through it is in
+ * clear error at start.  Both listeners bind only the address they
+ * are given (libwebsockets bound 127.0.0.1 to every interface when IPv6
+ * was on).  (The end-to-end conversation through it is in
  * telegram.test.mjs, a kill -9 in the middle of a burst in
  * telegram-queue.test.mjs.)
  */
@@ -299,6 +301,32 @@ test('SIGTERM in the middle of a burst: exit 0, every 200 durable',
 	    'no acknowledged update is lost');
 	t.diagnostic(`${acked.length} acknowledged; ${queued.size} queued, ` +
 	    `${stored.size} taken at the stop`);
+});
+
+/* The local addresses (hex, as /proc/net/tcp*) listening on port. */
+function listeners(port) {
+	const hex = port.toString(16).toUpperCase().padStart(4, '0');
+	const out = [];
+	for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+		for (const line of fs.readFileSync(f, 'utf8').split('\n')
+		    .slice(1)) {
+			const c = line.trim().split(/\s+/);
+			/* local_address rem_address st: 0A is LISTEN */
+			if (c.length > 3 && c[3] === '0A' &&
+			    c[1].endsWith(`:${hex}`))
+				out.push(c[1].slice(0, -5));
+		}
+	}
+	return out;
+}
+
+test('both listeners bind only the address they are given', async (t) => {
+	const { k, base } = await setup(t);
+	/* 127.0.0.1 in /proc/net/tcp's byte order */
+	assert.deepEqual(listeners(k.port), ['0100007F'],
+	    'http.listen: 127.0.0.1 only, not every interface');
+	assert.deepEqual(listeners(Number(new URL(base).port)), ['0100007F'],
+	    'http.webhook_listen: 127.0.0.1 only');
 });
 
 /* Run kefud with a config; resolve with its exit code and log. */
