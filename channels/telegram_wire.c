@@ -204,7 +204,7 @@ tg_json_parse(const char *s, size_t len, const char **error)
 		*error = "body too long";
 		return (NULL);
 	}
-	/* One tokener for every parse (the loop's thread only), reset. */
+	/* One tokener for every parse (the loop's thread only). */
 	if (tok == NULL && (tok = json_tokener_new_ex(TG_JSON_DEPTH)) == NULL) {
 		*error = "out of memory";
 		return (NULL);
@@ -216,11 +216,9 @@ tg_json_parse(const char *s, size_t len, const char **error)
 		*error = e == json_tokener_continue ? "truncated" :
 		    json_tokener_error_desc(e);
 		json_object_put(o);
-		json_tokener_reset(tok);
 		return (NULL);
 	}
 	end = json_tokener_get_parse_end(tok);
-	json_tokener_reset(tok);
 	for (; end < len; end++) {
 		if (strchr(" \t\r\n", s[end]) == NULL || s[end] == '\0') {
 			*error = "data after the JSON value";

@@ -45,6 +45,7 @@
  * headers the main listener accepts; bodies pass through in pieces.
  */
 #define HOOKS_CONN_MEMORY	8192
+#define HOOKS_TOO_LARGE		"the body is larger than http.max_body"
 
 static struct MHD_Daemon	*hooks_daemon;
 static uv_poll_t		 hooks_poll;
@@ -55,6 +56,7 @@ static struct MHD_Response	*hooks_ok;	/* 200, no body */
 static int			 hooks_stopping;
 
 static void	hooks_run(void);
+static enum MHD_Result hooks_answer(struct http_request *);
 static void	hooks_timer_cb(uv_timer_t *);
 
 /* Suspend req's connection until http_respond. */
@@ -102,18 +104,17 @@ hooks_log(void *arg, const char *fmt, va_list ap)
 	log_warnx("hooks", "msg=%s", logq(buf));
 }
 
-/* Queue an answer of status with a body of type (NULL: none). */
+/* Queue the answer http_respond stored in req. */
 static enum MHD_Result
-hooks_send(struct MHD_Connection *conn, int status, const char *type,
-    const char *body, size_t len, const struct http_request *req)
+hooks_answer(struct http_request *req)
 {
+	struct MHD_Connection	*conn = req->conn;
 	struct MHD_Response	*res;
 	enum MHD_Result		 r;
-	size_t			 i;
+	size_t			 i, len = req->outlen;
 
 	/* The common answer (200, no body, no headers) is made once. */
-	if (status == MHD_HTTP_OK && len == 0 &&
-	    (req == NULL || req->nextra == 0)) {
+	if (req->status == MHD_HTTP_OK && len == 0 && req->nextra == 0) {
 		if (hooks_ok == NULL) {
 			hooks_ok = MHD_create_response_from_buffer(0, NULL,
 			    MHD_RESPMEM_PERSISTENT);
@@ -126,17 +127,17 @@ hooks_send(struct MHD_Connection *conn, int status, const char *type,
 		}
 		return (MHD_queue_response(conn, MHD_HTTP_OK, hooks_ok));
 	}
-	res = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	res = MHD_create_response_from_buffer(len, req->out,
 	    MHD_RESPMEM_MUST_COPY);
 	if (res == NULL)
 		return (MHD_NO);
-	if (type != NULL && len > 0)
+	if (len > 0)
 		MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    type);
+		    req->type);
 	MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 	MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
-	for (i = 0; req != NULL && i < req->nextra; i++) {
+	for (i = 0; i < req->nextra; i++) {
 		char	name[64];
 		size_t	n;
 
@@ -149,23 +150,8 @@ hooks_send(struct MHD_Connection *conn, int status, const char *type,
 			name[n - 1] = '\0';
 		MHD_add_response_header(res, name, req->extra[i].value);
 	}
-	r = MHD_queue_response(conn, (unsigned int)status, res);
+	r = MHD_queue_response(conn, (unsigned int)req->status, res);
 	MHD_destroy_response(res);
-	return (r);
-}
-
-/* A small JSON error, as http_respond_error writes it. */
-static enum MHD_Result
-hooks_error(struct MHD_Connection *conn, int status, const char *code,
-    const char *text)
-{
-	char		*js;
-	enum MHD_Result	 r;
-
-	js = xasprintf("{\"error\":\"%s\",\"message\":\"%s\"}", code, text);
-	r = hooks_send(conn, status, "application/json", js, strlen(js),
-	    NULL);
-	free(js);
 	return (r);
 }
 
@@ -185,21 +171,22 @@ hooks_begin(struct MHD_Connection *conn, const char *url,
 	long long		 n;
 	int			 status;
 
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL) {
-		n = strtoll(cl, &end, 10);
-		if (*cl != '\0' && *end == '\0' && n >
-		    kefu->cfg->http_max_body)
-			return (hooks_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "too_large", "the body is larger than "
-			    "http.max_body"));
-	}
 	req = xcalloc(1, sizeof *req);
 	req->hook = 1;
 	req->conn = conn;
 	req->method = strcmp(method, "POST") == 0 ? "POST" : "GET";
 	*ctx = req;
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		n = strtoll(cl, &end, 10);
+		if (*cl != '\0' && *end == '\0' && n >
+		    kefu->cfg->http_max_body) {
+			http_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "too_large", HOOKS_TOO_LARGE);
+			return (hooks_answer(req));
+		}
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
 		http_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "method_not_allowed", "only GET and POST");
@@ -222,14 +209,6 @@ hooks_begin(struct MHD_Connection *conn, const char *url,
 		http_respond_error(req, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such webhook");
 	return (MHD_YES);
-}
-
-/* Queue the answer http_respond stored in req. */
-static enum MHD_Result
-hooks_answer(struct http_request *req)
-{
-	return (hooks_send(req->conn, req->status, req->type, req->out,
-	    req->outlen, req));
 }
 
 /*
@@ -257,11 +236,11 @@ hooks_access(void *arg, struct MHD_Connection *conn, const char *url,
 		*size = 0;
 		return (MHD_YES);
 	}
+	if (!req->answered && req->too_large)
+		http_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "too_large", HOOKS_TOO_LARGE);
 	if (req->answered)
 		return (hooks_answer(req));
-	if (req->too_large)
-		return (hooks_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-		    "too_large", "the body is larger than http.max_body"));
 	if (!req->dispatched) {
 		req->dispatched = 1;
 		req->route->handler(req, req->route->arg);

@@ -42,10 +42,7 @@ async function setup(t, overrides = {}) {
 	const k = await startKefud(deepMerge({
 		http: { webhook_listen: `127.0.0.1:${hooksPort}` },
 		delivery: { retry_base: 50, retry_max: 500 },
-		channels: { telegram: [tg.botConfig({ mode: 'webhook',
-		    webhook_secret: SECRET, chat_interval: 10,
-		    rate_per_sec: 1000,
-		    webhook_url: 'https://example.test/telegram/shop' })] }
+		channels: { telegram: [tg.webhookBotConfig(SECRET)] }
 	}, overrides), { t });
 	const base = `http://127.0.0.1:${hooksPort}`;
 	/* The bot answers 503 until getMe has. */

@@ -45,10 +45,7 @@ async function setup(t, overrides = {}, viaHooks = false) {
 	}
 	const k = await startKefud(deepMerge({
 		delivery: { retry_base: 50, retry_max: 500 },
-		channels: { telegram: [tg.botConfig({ mode: 'webhook',
-		    webhook_secret: SECRET, chat_interval: 10,
-		    rate_per_sec: 1000,
-		    webhook_url: 'https://example.test/telegram/shop' })] }
+		channels: { telegram: [tg.webhookBotConfig(SECRET)] }
 	}, overrides), { t });
 	const base = viaHooks ? `http://127.0.0.1:${hooksPort}` : k.url;
 	return { tg, k, hook: `${base}/telegram/shop` };

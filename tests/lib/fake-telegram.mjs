@@ -436,6 +436,14 @@ export class FakeTelegram extends EventEmitter {
 		    mode: 'poll', poll_timeout: 1, ...fields };
 	}
 
+	/* A webhook bot "shop" with this secret, quick to answer. */
+	webhookBotConfig(secret, fields = {}) {
+		return this.botConfig({ mode: 'webhook', webhook_secret: secret,
+		    chat_interval: 10, rate_per_sec: 1000,
+		    webhook_url: 'https://example.test/telegram/shop',
+		    ...fields });
+	}
+
 	/* The URL of a method, for tests that call the fake themselves. */
 	methodUrl(method, token = this.token) {
 		return `${this.url}/bot${token}/${method}`;
